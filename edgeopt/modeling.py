@@ -1,0 +1,213 @@
+"""The backend-neutral optimization model in matrix form.
+
+A family's ``formulate()`` builds a :class:`Model` from whole arrays: blocks of variables with a
+shape (``stored[edge, model, slot]``), and linear rows whose coefficients are added as broadcast
+arrays of (row id, column id, coefficient). No Python loop runs per variable or per nonzero. The
+Model knows no backend; each backend in :mod:`edgeopt.solvers` reads :meth:`Model.matrix`.
+
+    m = Model("demo", sense="min")
+    x = m.add_variables("x", (3, 4), ub=1, integer=True)
+    m.add_objective(x, cost)                       # cost broadcast to x's shape
+    rows = m.add_rows("cap", (3,), hi=capacity)    # one row per first index
+    m.add_terms(rows[:, None], x, weight[None, :]) # sum_j weight[j] * x[i, j] <= capacity[i]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class VarBlock:
+    """A block of variables: ``ids`` holds each variable's column index, in the block's shape."""
+
+    name: str
+    ids: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.ids.shape
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.ids[key]
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """A block of linear rows: ``ids`` holds each row's index, in the block's shape."""
+
+    name: str
+    ids: np.ndarray
+
+
+@dataclass(frozen=True)
+class MatrixForm:
+    """min/max c·x + offset  s.t.  row_lo <= A x <= row_hi,  col_lo <= x <= col_hi,  x_j integer if integrality[j]."""
+
+    sense: str
+    c: np.ndarray
+    offset: float
+    A: sp.csc_matrix
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    col_lo: np.ndarray
+    col_hi: np.ndarray
+    integrality: np.ndarray
+
+    @property
+    def num_cols(self) -> int:
+        return self.c.size
+
+    @property
+    def num_rows(self) -> int:
+        return self.row_lo.size
+
+
+def _ids(x) -> np.ndarray:
+    if isinstance(x, (VarBlock, RowBlock)):
+        return x.ids
+    return np.asarray(x, dtype=np.int64)
+
+
+class Model:
+    """A mixed-integer linear model assembled from array blocks."""
+
+    def __init__(self, name: str = "model", sense: str = "min") -> None:
+        if sense not in ("min", "max"):
+            raise ValueError(f"sense must be 'min' or 'max', got {sense!r}")
+        self.name = name
+        self.sense = sense
+        self.var_blocks: dict[str, VarBlock] = {}
+        self.row_blocks: dict[str, RowBlock] = {}
+        self._col_lo: list[np.ndarray] = []
+        self._col_hi: list[np.ndarray] = []
+        self._int: list[np.ndarray] = []
+        self._obj_cols: list[np.ndarray] = []
+        self._obj_vals: list[np.ndarray] = []
+        self.offset = 0.0
+        self._row_lo: list[np.ndarray] = []
+        self._row_hi: list[np.ndarray] = []
+        self._t_rows: list[np.ndarray] = []
+        self._t_cols: list[np.ndarray] = []
+        self._t_vals: list[np.ndarray] = []
+        self.num_cols = 0
+        self.num_rows = 0
+
+    # -- variables -------------------------------------------------------------------------------
+    def add_variables(self, name: str, shape, lb=0.0, ub=np.inf, integer: bool = False) -> VarBlock:
+        """Add a block of variables of ``shape``; ``lb`` and ``ub`` broadcast to it."""
+        if name in self.var_blocks:
+            raise ValueError(f"variable block {name!r} already exists")
+        shape = tuple(int(s) for s in np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape
+        n = int(np.prod(shape, dtype=np.int64))
+        ids = np.arange(self.num_cols, self.num_cols + n, dtype=np.int64).reshape(shape)
+        lo = np.broadcast_to(np.asarray(lb, dtype=float), shape).ravel()
+        hi = np.broadcast_to(np.asarray(ub, dtype=float), shape).ravel()
+        if np.any(lo > hi):
+            raise ValueError(f"variable block {name!r}: a lower bound exceeds its upper bound")
+        self._col_lo.append(lo.copy())
+        self._col_hi.append(hi.copy())
+        self._int.append(np.full(n, bool(integer)))
+        self.num_cols += n
+        block = VarBlock(name, ids)
+        self.var_blocks[name] = block
+        return block
+
+    # -- objective -------------------------------------------------------------------------------
+    def add_objective(self, variables, coef) -> None:
+        """Add ``sum(coef * variables)`` to the objective; ``coef`` broadcasts to the ids' shape."""
+        ids = _ids(variables)
+        cols, vals = np.broadcast_arrays(ids, np.asarray(coef, dtype=float))
+        self._obj_cols.append(cols.ravel())
+        self._obj_vals.append(vals.ravel())
+
+    def add_objective_constant(self, value: float) -> None:
+        self.offset += float(value)
+
+    # -- rows ------------------------------------------------------------------------------------
+    def add_rows(self, name: str, shape, lo=-np.inf, hi=np.inf) -> RowBlock:
+        """Add a block of rows ``lo <= (terms added later) <= hi``; returns their ids in ``shape``."""
+        if name in self.row_blocks:
+            raise ValueError(f"row block {name!r} already exists")
+        shape = tuple(shape) if isinstance(shape, tuple) else (int(shape),)
+        n = int(np.prod(shape, dtype=np.int64))
+        ids = np.arange(self.num_rows, self.num_rows + n, dtype=np.int64).reshape(shape)
+        self._row_lo.append(np.broadcast_to(np.asarray(lo, dtype=float), shape).ravel().copy())
+        self._row_hi.append(np.broadcast_to(np.asarray(hi, dtype=float), shape).ravel().copy())
+        self.num_rows += n
+        block = RowBlock(name, ids)
+        self.row_blocks[name] = block
+        return block
+
+    def add_terms(self, rows, variables, coef=1.0, where=None) -> None:
+        """Add ``coef * variable`` to ``row`` for every element of the broadcast of the three arrays.
+
+        ``where`` (a boolean array broadcasting to the same shape) keeps only some elements; it is
+        how structurally absent terms (a region with no link to an edge) stay out of the matrix.
+        Repeated (row, column) pairs are summed.
+        """
+        arrays = [_ids(rows), _ids(variables), np.asarray(coef, dtype=float)]
+        if where is not None:
+            arrays.append(np.asarray(where, dtype=bool))
+        b = np.broadcast_arrays(*arrays)
+        r, c, v = b[0].ravel(), b[1].ravel(), b[2].ravel()
+        if where is not None:
+            keep = b[3].ravel()
+            r, c, v = r[keep], c[keep], v[keep]
+        self._t_rows.append(r)
+        self._t_cols.append(c)
+        self._t_vals.append(v)
+
+    # -- assembled form --------------------------------------------------------------------------
+    def matrix(self) -> MatrixForm:
+        """The model as arrays: objective, CSC constraint matrix, row and column bounds."""
+        n, m = self.num_cols, self.num_rows
+        c = np.zeros(n)
+        if self._obj_cols:
+            np.add.at(c, np.concatenate(self._obj_cols), np.concatenate(self._obj_vals))
+        if self._t_rows:
+            r = np.concatenate(self._t_rows)
+            cols = np.concatenate(self._t_cols)
+            v = np.concatenate(self._t_vals)
+        else:
+            r = cols = np.zeros(0, dtype=np.int64)
+            v = np.zeros(0)
+        A = sp.csc_matrix((v, (r, cols)), shape=(m, n))
+        A.sum_duplicates()
+        A.eliminate_zeros()
+        cat = lambda parts, dtype=float: np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)  # noqa: E731
+        return MatrixForm(
+            sense=self.sense,
+            c=c,
+            offset=self.offset,
+            A=A,
+            row_lo=cat(self._row_lo),
+            row_hi=cat(self._row_hi),
+            col_lo=cat(self._col_lo),
+            col_hi=cat(self._col_hi),
+            integrality=cat(self._int, bool),
+        )
+
+    def column_names(self) -> list[str]:
+        """Readable names ``block[i,j,k]`` for export; built only when asked."""
+        names: list[str] = [""] * self.num_cols
+        for block in self.var_blocks.values():
+            for idx in np.ndindex(block.ids.shape):
+                names[int(block.ids[idx])] = f"{block.name}[{','.join(map(str, idx))}]"
+        return names
+
+    def row_names(self) -> list[str]:
+        names: list[str] = [""] * self.num_rows
+        for block in self.row_blocks.values():
+            for idx in np.ndindex(block.ids.shape):
+                names[int(block.ids[idx])] = f"{block.name}[{','.join(map(str, idx))}]"
+        return names
+
+    def values(self, block: VarBlock, x: np.ndarray) -> np.ndarray:
+        """The values of ``block`` in the solution vector ``x``, in the block's shape."""
+        return np.asarray(x)[block.ids]
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, sense={self.sense!r}, cols={self.num_cols}, rows={self.num_rows})"

@@ -1,0 +1,19 @@
+"""Problem families. Each module declares KIND, SENSE, SCHEMA and the functions
+``from_data``, ``solution_to_data``, ``solution_from_data``, ``evaluate``, ``formulate``,
+``infeasibility_reason`` and ``generate`` (see docs/architecture.md)."""
+from __future__ import annotations
+
+from edgeopt.models import deployment
+
+FAMILIES = {deployment.KIND: deployment}
+
+
+def family(kind: str):
+    try:
+        return FAMILIES[kind]
+    except KeyError:
+        raise ValueError(f"unknown family {kind!r}; known: {', '.join(sorted(FAMILIES))}") from None
+
+
+def family_of(instance):
+    return family(instance.kind)
