@@ -33,8 +33,8 @@ def relative_gap(value: float | None, reference: float | None, sense: str) -> fl
     if not (math.isfinite(value) and math.isfinite(reference)):
         return None
     diff = value - reference if sense == "min" else reference - value
-    if diff == 0.0:
-        return 0.0
+    if abs(diff) <= 1e-12 * max(1.0, abs(reference)):
+        return 0.0  # equal up to floating-point noise: a proven optimum reads 0, not -1e-16
     return diff / max(abs(reference), 1e-9)
 
 
