@@ -1,0 +1,77 @@
+"""Regenerate the bundled deployment instances from their generator parameters (deterministic).
+
+    python instances/make.py            # rewrites instances/deployment/*.json
+
+Each instance's parameters are listed here so that anyone can rebuild or vary them; the files are
+bundled so that nobody has to. Reference values live in instances/reference.solu.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import edgeopt
+from edgeopt.io import instance_from_data
+
+HERE = Path(__file__).resolve().parent
+
+#: name -> generate() parameters. "tiny" ones are small enough for brute-force enumeration.
+DEPLOYMENT = {
+    "tiny-1": dict(edges=1, regions_per_edge=1, models=2, slots=1, load=0.5, seed=1),
+    "tiny-2": dict(edges=2, regions_per_edge=1, models=2, slots=1, load=0.3, seed=2),
+    "tiny-3": dict(edges=1, regions_per_edge=1, models=2, slots=2, load=0.4, seed=3),
+    "small-1": dict(edges=3, regions_per_edge=2, models=4, slots=2, seed=11),
+    "small-2": dict(edges=4, regions_per_edge=2, models=5, slots=3, load=1.5, seed=12),
+    "small-nocloud": dict(edges=4, regions_per_edge=2, models=["sd-1.5", "tinyllama-1.1b", "whisper-turbo",
+                                                                "gpt2-small"], slots=3, cloud=False, load=0.6, seed=13),
+    "medium-1": dict(edges=8, regions_per_edge=3, models=8, slots=4, seed=21),
+    "medium-2": dict(edges=10, regions_per_edge=3, models=10, slots=6, links_per_edge=3, seed=22),
+    "medium-3": dict(edges=12, regions_per_edge=3, models=10, slots=6, load=2.0, seed=23),
+    "medium-warm": dict(edges=8, regions_per_edge=2, models=8, slots=6, seed=24),
+    "large-1": dict(edges=20, regions_per_edge=3, models=13, slots=16, links_per_edge=4, seed=31),
+    "large-2": dict(edges=30, regions_per_edge=4, models=13, slots=12, links_per_edge=4, load=1.5, seed=32),
+}
+
+
+def with_initial_state(inst):
+    """medium-warm starts from the plan of a greedy operator: each edge holds the smallest models it fits."""
+    data = copy.deepcopy(inst.data)
+    by_size = sorted(data["models"], key=lambda m: m["gpu_memory_gb"])
+    for edge in data["edges"]:
+        stored, gpu, disk = [], 0.0, 0.0
+        for m in by_size:
+            if gpu + m["gpu_memory_gb"] <= edge["gpu_memory_gb"] and disk + m["storage_gb"] <= edge["storage_gb"]:
+                stored.append(m["name"])
+                gpu += m["gpu_memory_gb"]
+                disk += m["storage_gb"]
+        edge["initial_stored"] = stored
+        edge["initial_loaded"] = stored[: max(1, len(stored) // 2)]
+    data["description"] += "; initial state: each edge starts with the smallest models it fits, half loaded"
+    return instance_from_data(data, "<medium-warm>")
+
+
+def infeasible_gpu():
+    """A text-to-video model larger than every edge's GPU memory, with the cloud disabled."""
+    inst = edgeopt.generate("deployment", edges=2, regions_per_edge=1, models=["sd-1.5", "open-sora-1.2"],
+                            slots=1, cloud=False, seed=41, name="infeasible-gpu")
+    data = copy.deepcopy(inst.data)
+    for edge in data["edges"]:
+        edge["gpu_memory_gb"] = 24.0
+    data["description"] += "; every edge capped at 24 GB of GPU memory: Open-Sora 1.2 needs 27 GB"
+    return instance_from_data(data, "<infeasible-gpu>")
+
+
+def main() -> None:
+    out = HERE / "deployment"
+    out.mkdir(exist_ok=True)
+    for name, params in DEPLOYMENT.items():
+        inst = edgeopt.generate("deployment", name=name, **params)
+        if name == "medium-warm":
+            inst = with_initial_state(inst)
+        edgeopt.save(inst, out / f"{name}.json")
+        print(f"{name}: {inst.num_variables} variables")
+    edgeopt.save(infeasible_gpu(), out / "infeasible-gpu.json")
+
+
+if __name__ == "__main__":
+    main()
