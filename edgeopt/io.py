@@ -80,7 +80,7 @@ _TYPE_WORDS = {"number": "a number", "integer": "an integer", "string": "a strin
 def _schema_problems(error: jsonschema.ValidationError) -> list[tuple[str, str]]:
     path = list(error.absolute_path)
     v, val, inst = error.validator, error.validator_value, error.instance
-    got = f"got {_json_type(inst)} {_short(inst)}"
+    got = "got null" if inst is None else f"got {_json_type(inst)} {_short(inst)}"
     if v == "type":
         types = [val] if isinstance(val, str) else list(val)
         want = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
@@ -138,13 +138,52 @@ def check_schema(data: Any, schema: dict, source: str) -> None:
 
 
 # -- parsing ---------------------------------------------------------------------------------------
+#: Deepest nesting of arrays and objects accepted. Instance and solution files need at most 6; the
+#: recursive checks below (and jsonschema) would hit Python's recursion limit near 500.
+MAX_DEPTH = 64
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    obj: dict = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((c, depth + 1) for c in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
 def parse_json_text(text: str, source: str) -> Any:
+    def bad(msg: str):
+        return InstanceError(source, [("", f"not valid JSON: {msg}")])
+
     try:
-        return json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object_without_duplicates)
     except json.JSONDecodeError as exc:
-        raise InstanceError(source, [("", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
+        raise bad(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from None
+    except _DuplicateKey as exc:
+        raise bad(f"duplicate key {exc.args[0]!r} in one object (JSON readers disagree on which one wins)") from None
+    except ValueError:  # int() refuses numbers of more than 4300 digits
+        raise bad("a number has too many digits") from None
     except RecursionError:
-        raise InstanceError(source, [("", "not valid JSON: nested too deeply")]) from None
+        raise bad("nested too deeply") from None
+    if _depth_exceeds(data, MAX_DEPTH):
+        raise bad(f"nested too deeply (more than {MAX_DEPTH} levels of arrays and objects)")
+    return data
 
 
 def read_text(path: str | os.PathLike) -> str:
@@ -281,4 +320,6 @@ def load_solution(path: str | os.PathLike, instance):
         problems.append(("decisions", "missing required key, or not an object"))
     if problems:
         raise InstanceError(source, problems)
+    check_schema({"decisions": doc["decisions"]},
+                 {"type": "object", "properties": {"decisions": family.SOLUTION_SCHEMA}}, source)
     return family.solution_from_data(instance, doc["decisions"], source)

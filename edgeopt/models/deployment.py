@@ -146,6 +146,27 @@ SCHEMA = {
     },
 }
 
+_NAMES = {"type": "array", "items": _NAME}
+
+#: The ``decisions`` of a solution file (see :func:`solution_to_data`); references are checked after.
+SOLUTION_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["slots", "routes"],
+    "properties": {
+        "slots": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["stored", "loaded"],
+            "properties": {"stored": {"type": "object", "additionalProperties": _NAMES},
+                           "loaded": {"type": "object", "additionalProperties": _NAMES}}}},
+        "routes": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["region", "model", "slot", "at", "requests"],
+            "properties": {"region": _NAME, "model": _NAME, "at": _NAME,
+                           "slot": {"type": "integer", "minimum": 0},
+                           "requests": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}}}},
+    },
+}
+
 
 # -- instance --------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
@@ -326,6 +347,14 @@ def from_data(data: dict, source: str = "<data>") -> Instance:
             problems.append((f"edges[{i}].initial_loaded", f"model {models[m]['name']!r} is loaded but not stored "
                              "(a loaded model must also be in initial_stored)"))
 
+    # Refuse an absurd size before allocating anything of that size (demand below is R x M x T).
+    out_links = np.bincount(np.array([a for a, _ in link_delay], dtype=np.int64), minlength=E)
+    nvars = 4 * E * M * T + (2 * R + int(out_links[region_edge].sum())) * M * T
+    if nvars > MAX_VARIABLES:
+        raise InstanceError(source, problems + [("(top level)", f"the instance describes a model of {nvars:,} "
+                                                 f"variables, more than the limit of {MAX_VARIABLES:,}; split it "
+                                                 "or reduce slots")])
+
     demand = np.zeros((R, M, T), dtype=np.int64)
     seen_pairs: dict[tuple[int, int], int] = {}
     for k, d in enumerate(data["demand"]):
@@ -354,11 +383,6 @@ def from_data(data: dict, source: str = "<data>") -> Instance:
     pair_region = np.array([p[0] for p in pairs], dtype=np.int64)
     pair_edge = np.array([p[1] for p in pairs], dtype=np.int64)
     pair_delay = np.array([link_delay[(int(region_edge[r]), e2)] for r, e2 in pairs], dtype=float)
-
-    nvars = 4 * E * M * T + (2 * R + len(pairs)) * M * T
-    if nvars > MAX_VARIABLES:
-        raise InstanceError(source, [("(top level)", f"the instance describes a model of {nvars:,} variables, more "
-                                      f"than the limit of {MAX_VARIABLES:,}; split it or reduce slots")])
 
     col = lambda items, key: _ro(np.array([x[key] for x in items], dtype=float))  # noqa: E731
     w, cloud = data["weights"], data["cloud"]

@@ -23,10 +23,12 @@ def _highs(mf: MatrixForm, *, names: Model | None = None):
                 mf.c, mf.col_lo, mf.col_hi, mf.row_lo, mf.row_hi,
                 A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(float), integrality)
     if names is not None:
+        # LP files read '[' as the start of a quadratic term: block(i,j,k) reads back in every format.
+        plain = lambda n: n.replace("[", "(").replace("]", ")")  # noqa: E731
         for j, n in enumerate(names.column_names()):
-            h.passColName(j, n)
+            h.passColName(j, plain(n))
         for i, n in enumerate(names.row_names()):
-            h.passRowName(i, n)
+            h.passRowName(i, plain(n))
     return h
 
 

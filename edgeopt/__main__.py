@@ -1,0 +1,4 @@
+"""``python -m edgeopt``: the same command line as the ``edgeopt`` console script."""
+from edgeopt.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,461 @@
+"""The ``edgeopt`` command line: solve, check, show, solvers, generate, export, schema.
+
+Exit codes: 0 a proven or usable answer (optimal, feasible, infeasible, unbounded, or a time limit
+that left a solution; ``check``: the solution is feasible), 1 no answer (solver error, a time limit
+without a solution; ``check``: the solution violates a constraint), 2 bad input or usage (the message
+names the file and the JSON path; no output file is written), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import edgeopt
+from edgeopt.io import InstanceError
+from edgeopt.result import Result, Status
+
+EXIT_OK, EXIT_NO_ANSWER, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Statuses that answer the question asked: a plan, or a proof that none (or no finite optimum) exists.
+_ANSWERED = {Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE, Status.UNBOUNDED}
+
+#: HiGHS and CP-SAT take 32-bit seeds; one range for every solver keeps a seed portable across them.
+MAX_SEED = 2**31 - 1
+
+
+class UserError(Exception):
+    """A mistake in the command line or the files it names: reported in one message, exit code 2."""
+
+
+class _Several(UserError):
+    """Problems in several input files, each already naming its file and JSON paths."""
+
+    def __init__(self, errors: Sequence[InstanceError]):
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+@contextlib.contextmanager
+def _user_input() -> Iterator[None]:
+    """Treat ValueError and OSError raised inside as the user's mistake (a path, a name, a number)."""
+    try:
+        yield
+    except InstanceError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise UserError(_os_text(exc) if isinstance(exc, OSError) else str(exc)) from None
+
+
+def _os_text(exc: OSError) -> str:
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+# -- argument types: each refuses a bad value with a message argparse prints ------------------------
+def _positive(what: str):
+    """An argument type: a positive, finite float (nan and inf are refused: no solver means them)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be a positive, finite {what.removeprefix('a ')}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_seconds = _positive("a number of seconds")
+
+
+def _int_at_least(low: int, high: int | None = None):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f">= {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+# -- small text tables -----------------------------------------------------------------------------
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.10g}"
+
+
+def _gap(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.4g}%"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:
+    """Columns padded to their widest cell; ``align`` holds 'l' or 'r' per column (default 'l')."""
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    align = align.ljust(len(header), "l")
+    lines = []
+    for row in cells:
+        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align)]
+        lines.append("  ".join(parts).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """Reading an input file: an unreadable file (permissions, a device) is the user's mistake too."""
+    try:
+        yield
+    except InstanceError:
+        raise
+    except OSError as exc:
+        raise UserError(_os_text(exc)) from None
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
+
+
+def _load(path: str):
+    with _reading(path):
+        return edgeopt.load(path)
+
+
+def _write_atomic_with(path: Path, write) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` (same suffix), then rename it into place.
+
+    For writers that take a path rather than text (HiGHS picks the format from the suffix).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _check_output_path(out: str, inputs: Sequence[str]) -> None:
+    p = Path(out)
+    if p.is_dir():
+        raise UserError(f"{out}: is a folder; -o needs a file name")
+    for f in inputs:
+        if Path(f).exists() and p.exists() and p.resolve() == Path(f).resolve():
+            raise UserError(f"{out}: is also an input file; refusing to overwrite it")
+
+
+# -- solve -----------------------------------------------------------------------------------------
+def _exit_code(result: Result) -> int:
+    if result.status in _ANSWERED:
+        return EXIT_OK
+    if result.status == Status.TIME_LIMIT and result.solution is not None:
+        return EXIT_OK
+    return EXIT_NO_ANSWER
+
+
+def _solver_for(name: str, instances: Sequence[tuple[str, object]]):
+    """Refuse an unknown, unavailable or unsuitable solver before any solving starts."""
+    from edgeopt.solvers import get
+
+    with _user_input():
+        solver = get(name)
+    if not solver.available():
+        raise UserError(f"solver {name!r} is not available here: its backend "
+                        f"({getattr(solver, 'module', '?')}) does not import")
+    for path, inst in instances:
+        if inst.kind not in solver.families:
+            raise UserError(f"{path}: solver {name!r} does not solve {inst.kind!r} instances "
+                            f"(it solves: {', '.join(solver.families)})")
+    return solver
+
+
+def cmd_solve(args) -> int:
+    if args.output is not None:
+        if len(args.files) > 1:
+            raise UserError("-o/--output writes one solution file; give exactly one instance file with it")
+        _check_output_path(args.output, args.files)
+    loaded, problems = [], []
+    for path in args.files:
+        try:
+            loaded.append((path, _load(path)))
+        except InstanceError as exc:
+            problems.append(exc)
+    if problems:
+        # Every bad file is reported, and nothing is solved until all of them load.
+        raise problems[0] if len(problems) == 1 else _Several(problems)
+    _solver_for(args.solver, loaded)
+
+    results = []
+    for path, inst in loaded:
+        with _user_input():
+            result = edgeopt.solve(inst, args.solver, time_limit=args.time_limit, seed=args.seed)
+        results.append((path, inst, result))
+
+    if len(results) == 1:
+        path, inst, result = results[0]
+        print(f"instance    {inst.name} ({path})")
+        print(result.summary())
+    else:
+        rows = [(path, r.status.value, _num(r.objective), _num(r.bound), _gap(r.gap),
+                 f"{r.build_seconds + r.solve_seconds:.3f} s") for path, _, r in results]
+        print(_table(["file", "status", "objective", "bound", "gap", "time"], rows, "llrrrr"))
+        notes = [(path, r.message) for path, _, r in results if r.message]
+        for path, message in notes:
+            print(f"{path}: {message}")
+
+    if args.output is not None:
+        path, inst, result = results[0]
+        if result.solution is None:
+            why = f": {result.message}" if result.message else ""
+            print(f"edgeopt: no solution file written to {args.output}: the solve ended {result.status.value} "
+                  f"without a solution{why}", file=sys.stderr)
+        elif result.status == Status.ERROR:
+            print(f"edgeopt: no solution file written to {args.output}: the solver's solution failed "
+                  f"verification ({result.message})", file=sys.stderr)
+        else:
+            with _user_input():
+                edgeopt.save_solution(inst, result, args.output)
+            print(f"solution    written to {args.output}")
+    return max(_exit_code(r) for _, _, r in results)
+
+
+# -- check -----------------------------------------------------------------------------------------
+def cmd_check(args) -> int:
+    from edgeopt.io import parse_json_text, read_text
+    from edgeopt.api import OBJECTIVE_RTOL
+
+    inst = _load(args.file)
+    with _reading(args.solution):
+        solution = edgeopt.load_solution(args.solution, inst)
+        doc = parse_json_text(read_text(args.solution), args.solution)
+    ev = edgeopt.evaluate(inst, solution)
+    print(f"instance    {inst.name} ({args.file})")
+    print(f"solution    {args.solution} (solver {doc.get('solver', '?')}, status {doc.get('status', '?')})")
+    print(f"objective   {_num(ev.objective)}")
+    recorded = doc.get("objective")
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool) and math.isfinite(ev.objective):
+        if abs(recorded - ev.objective) > OBJECTIVE_RTOL * max(1.0, abs(ev.objective)):
+            print(f"note        the file records objective {_num(recorded)}; the evaluator computes "
+                  f"{_num(ev.objective)}")
+    for name, value in ev.parts.items():
+        print(f"  {name:<18}{_num(value)}")
+    if ev.feasible:
+        print("feasible    yes")
+        return EXIT_OK
+    print(f"feasible    no: {len(ev.violations)} violated constraint(s)")
+    for v in ev.violations:
+        print(f"  {v}")
+    return EXIT_NO_ANSWER
+
+
+# -- show ------------------------------------------------------------------------------------------
+def cmd_show(args) -> int:
+    inst = _load(args.file)
+    family = edgeopt.family_of(inst)
+    d = inst.data
+    demand_per_model = inst.demand.sum(axis=(0, 2))
+    print(f"instance    {inst.name} ({args.file})")
+    print(f"kind        {inst.kind} (minimise)" if inst.sense == "min" else f"kind        {inst.kind} (maximise)")
+    if d.get("description"):
+        print(f"description {d['description']}")
+    print(f"hash        {inst.hash}")
+    print(f"size        {inst.num_edges} edges, {inst.num_models} models, {inst.num_regions} regions, "
+          f"{inst.num_pairs} neighbour routes, {inst.slots} slot(s) of {inst.slot_seconds:g} s")
+    print(f"demand      {int(inst.demand.sum())} requests in {len(d['demand'])} demand entries")
+    cloud = d["cloud"]
+    print("cloud       " + (f"enabled: WAN delay {cloud['wan_delay_seconds']:g} s, {cloud['cost_per_request']:g} "
+                            "per request" if cloud["enabled"] else "disabled"))
+    w = d["weights"]
+    print(f"weights     delay {w['delay_per_second']:g}/s, storage {w['storage_per_gb']:g}/GB, "
+          f"GPU memory {w['gpu_memory_per_gb']:g}/GB, backhaul {w['backhaul_per_gb']:g}/GB")
+
+    print("\nmodels")
+    rows = [(m["name"], m.get("task", "-"), f"{m['storage_gb']:g}", f"{m['gpu_memory_gb']:g}", f"{m['load_seconds']:g}",
+             f"{m['edge_inference_seconds']:g}", f"{m['cloud_inference_seconds']:g}", int(demand_per_model[i]))
+            for i, m in enumerate(d["models"])]
+    print(_table(["name", "task", "storage GB", "GPU GB", "load s", "edge s/req", "cloud s/req", "requests"],
+                 rows, "llrrrrrr"))
+
+    print("\nedges")
+    rows = []
+    for e in d["edges"]:
+        links = ", ".join(link["to"] for link in e.get("links", [])) or "-"
+        rows.append((e["name"], f"{e['storage_gb']:g}", f"{e['gpu_memory_gb']:g}", f"{e['compute_seconds']:g}",
+                     f"{e['access_delay_seconds']:g}", f"{e['backhaul_gbps']:g}", links))
+    print(_table(["name", "storage GB", "GPU GB", "compute s", "access s", "backhaul Gbps", "links"], rows,
+                 "lrrrrrl"))
+    initial = [(e["name"], ", ".join(e.get("initial_stored", [])) or "-", ", ".join(e.get("initial_loaded", [])) or "-")
+               for e in d["edges"] if e.get("initial_stored") or e.get("initial_loaded")]
+    if initial:
+        print("\ninitial state")
+        print(_table(["edge", "stored", "loaded"], initial))
+
+    form = family.formulate(inst)
+    mf = form.model.matrix()
+    print(f"\nMILP        {mf.num_cols} variables ({int(mf.integrality.sum())} integer), {mf.num_rows} rows, "
+          f"{mf.A.nnz} nonzeros")
+    reason = family.infeasibility_reason(inst)
+    if reason is not None:
+        print(f"infeasible  {reason}")
+    return EXIT_OK
+
+
+# -- solvers ---------------------------------------------------------------------------------------
+def cmd_solvers(args) -> int:
+    yes = lambda flag: "yes" if flag else "no"  # noqa: E731
+    rows = [(s.name, ", ".join(s.families), yes(s.exact), yes(s.gives_bound), yes(s.available), s.description)
+            for s in edgeopt.solvers()]
+    print(_table(["name", "families", "exact", "gives_bound", "available", "description"], rows))
+    return EXIT_OK
+
+
+# -- generate --------------------------------------------------------------------------------------
+def cmd_generate(args) -> int:
+    from edgeopt.models.deployment import MAX_VARIABLES
+
+    _check_output_path(args.output, [])
+    # The generator draws every request count before the loader refuses an absurd size; a lower
+    # bound on the variables (neighbour routes left out) refuses it at once instead.
+    E, R, M, T = args.edges, args.edges * args.regions_per_edge, args.models, args.slots
+    least = (4 * E + 2 * R) * M * T
+    if least > MAX_VARIABLES:
+        raise UserError(f"these parameters describe a model of at least {least:,} variables, more than the limit "
+                        f"of {MAX_VARIABLES:,}; use fewer edges, regions, models or slots")
+    params = dict(edges=args.edges, regions_per_edge=args.regions_per_edge, models=args.models, slots=args.slots,
+                  links_per_edge=args.links_per_edge, slot_seconds=args.slot_seconds, load=args.load,
+                  cloud=not args.no_cloud, seed=args.seed, name=args.name)
+    with _user_input():
+        inst = edgeopt.generate(args.kind, **params)
+        edgeopt.save(inst, args.output)
+    print(f"wrote {args.output}: {inst!r}")
+    return EXIT_OK
+
+
+# -- export ----------------------------------------------------------------------------------------
+def cmd_export(args) -> int:
+    from edgeopt.solvers.highs import export
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (".mps", ".lp"):
+        raise UserError(f"{args.output}: export writes .mps or .lp files (the suffix picks the format)")
+    _check_output_path(args.output, [args.file])
+    inst = _load(args.file)
+    with _user_input():
+        _write_atomic_with(out, lambda tmp: export(inst, tmp))
+    print(f"wrote {args.output}")
+    return EXIT_OK
+
+
+# -- schema ----------------------------------------------------------------------------------------
+def cmd_schema(args) -> int:
+    with _user_input():
+        family = edgeopt.family(args.kind)
+    print(json.dumps(family.SCHEMA, indent=2))
+    return EXIT_OK
+
+
+# -- the parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    from edgeopt.models import FAMILIES
+
+    parser = argparse.ArgumentParser(
+        prog="edgeopt",
+        description="Optimization models and solvers for serving generative AI at the edge.",
+        epilog="Exit codes: 0 answered, 1 no answer or infeasible solution (check), 2 bad input, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"edgeopt {edgeopt.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("solve", help="solve instance files with one solver",
+                       description="Solve each FILE; one file prints the full result, several print a table.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="instance file(s)")
+    p.add_argument("--solver", required=True, help="solver name (see `edgeopt solvers`)")
+    p.add_argument("--time-limit", type=_positive_seconds, metavar="S", help="time limit per file, in seconds")
+    p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), metavar="N", help="random seed (0 to 2^31-1)")
+    p.add_argument("-o", "--output", metavar="SOLUTION",
+                   help="write the solution file (one FILE only; not written if the solve found no solution)")
+    p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("check", help="evaluate a solution file against its instance",
+                       description="Recompute the objective and every constraint; exit 1 if any is violated.")
+    p.add_argument("file", metavar="FILE", help="instance file")
+    p.add_argument("solution", metavar="SOLUTION", help="solution file written by `edgeopt solve -o`")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("show", help="summarise an instance file")
+    p.add_argument("file", metavar="FILE", help="instance file")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("solvers", help="list the solvers and whether each is available")
+    p.set_defaults(func=cmd_solvers)
+
+    p = sub.add_parser("generate", help="write a seeded, generated instance")
+    gen = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    g = gen.add_parser("deployment", help="edge model deployment",
+                       description="A deployment instance built from the catalog of real generative models.")
+    g.add_argument("--edges", type=_int_at_least(1), default=3, metavar="N", help="edge servers (default 3)")
+    g.add_argument("--regions-per-edge", type=_int_at_least(1), default=2, metavar="N",
+                   help="user regions per edge (default 2)")
+    g.add_argument("--models", type=_int_at_least(1), default=4, metavar="N",
+                   help="generative models drawn from the catalog (default 4)")
+    g.add_argument("--slots", type=_int_at_least(1), default=2, metavar="N", help="time slots (default 2)")
+    g.add_argument("--links-per-edge", type=_int_at_least(0), default=2, metavar="N",
+                   help="links per edge; a ring links every edge to two neighbours (default 2)")
+    g.add_argument("--slot-seconds", type=_positive_seconds, default=60.0, metavar="S",
+                   help="length of a slot in seconds (default 60)")
+    g.add_argument("--load", type=_positive("a number"), default=1.0, metavar="X",
+                   help="demand scale; 1.0 asks about what the edges' GPUs can serve (default 1.0)")
+    g.add_argument("--no-cloud", action="store_true", help="disable the cloud (every request served at an edge)")
+    g.add_argument("--seed", type=_int_at_least(0), default=0, metavar="N", help="random seed (default 0)")
+    g.add_argument("--name", help="instance name (default: one built from the parameters)")
+    g.add_argument("-o", "--output", required=True, metavar="FILE", help="instance file to write")
+    g.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("export", help="write an instance's MILP as MPS or LP (through HiGHS)")
+    p.add_argument("file", metavar="FILE", help="instance file")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model.mps or model.lp")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")
+    p.add_argument("kind", metavar="KIND", choices=sorted(FAMILIES), help=f"one of: {', '.join(sorted(FAMILIES))}")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+            return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+        return args.func(args)
+    except (InstanceError, UserError) as exc:
+        print(f"edgeopt: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("edgeopt: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`edgeopt show x | head`): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_NO_ANSWER

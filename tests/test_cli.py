@@ -1,0 +1,315 @@
+"""The command line, end to end on small generated instances, run in-process (and once as a real process)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import edgeopt
+from edgeopt.cli import main
+from edgeopt.models import deployment
+from edgeopt.result import Result, Status
+
+PARAMS = dict(edges=2, regions_per_edge=2, models=3, slots=2, seed=5)
+
+
+@pytest.fixture(scope="module")
+def instance():
+    return edgeopt.generate("deployment", **PARAMS)
+
+
+@pytest.fixture
+def instance_file(tmp_path, instance):
+    path = tmp_path / "inst.json"
+    edgeopt.save(instance, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def optimum(instance):
+    result = edgeopt.solve(instance, "highs")
+    assert result.status == Status.OPTIMAL
+    return result
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def field(out: str, name: str) -> str:
+    """The value of a ``name   value`` line of the summary."""
+    for line in out.splitlines():
+        if line.startswith(name + " "):
+            return line[len(name):].strip()
+    raise AssertionError(f"no {name!r} line in:\n{out}")
+
+
+# -- solve and check -------------------------------------------------------------------------------
+def test_solve_writes_a_solution_that_check_accepts(capsys, tmp_path, instance, instance_file, optimum):
+    sol = tmp_path / "sol.json"
+    code, out, err = run(capsys, "solve", instance_file, "--solver", "highs", "--time-limit", "30", "--seed", "1",
+                         "-o", sol)
+    assert code == 0, err
+    assert field(out, "status") == "optimal"
+    assert float(field(out, "objective")) == pytest.approx(optimum.objective, rel=1e-9)
+    assert float(field(out, "bound")) == pytest.approx(optimum.objective, rel=1e-9)
+    assert field(out, "gap") == "0%"
+    assert field(out, "solver").startswith("highs (")
+    for name in ("build", "solve"):
+        assert field(out, name).endswith(" s")
+    doc = json.loads(sol.read_text())
+    assert doc["instance"] == instance.name and doc["instance_hash"] == instance.hash
+    assert doc["status"] == "optimal" and doc["solver"] == "highs"
+
+    code, out, err = run(capsys, "check", instance_file, sol)
+    assert code == 0, err
+    assert field(out, "feasible") == "yes"
+    assert float(field(out, "objective")) == pytest.approx(optimum.objective, rel=1e-9)
+    for part in optimum.evaluation.parts:
+        assert f"  {part} " in out
+
+
+def test_check_names_the_violated_constraint_of_a_tampered_solution(capsys, tmp_path, instance_file):
+    sol = tmp_path / "sol.json"
+    assert run(capsys, "solve", instance_file, "--solver", "highs", "-o", sol)[0] == 0
+    doc = json.loads(sol.read_text())
+    route = doc["decisions"]["routes"][0]
+    route["requests"] += 1
+    sol.write_text(json.dumps(doc))
+
+    code, out, err = run(capsys, "check", instance_file, sol)
+    assert code == 1
+    assert field(out, "feasible").startswith("no: ")
+    assert (f"demand at region {route['region']!r}, model {route['model']!r}, slot {route['slot']}: "
+            f"serves {route['requests']} requests of {route['requests'] - 1} asked") in out
+
+
+def test_check_refuses_a_solution_of_another_instance(capsys, tmp_path, instance_file):
+    other = tmp_path / "other.json"
+    edgeopt.save(edgeopt.generate("deployment", **{**PARAMS, "seed": 6}), other)
+    sol = tmp_path / "sol.json"
+    assert run(capsys, "solve", other, "--solver", "highs", "-o", sol)[0] == 0
+    code, out, err = run(capsys, "check", instance_file, sol)
+    assert code == 2
+    assert f"{sol}: instance_hash: this solution is for another instance content" in err
+    assert out == ""
+
+
+def test_infeasible_instance_reports_the_reason_and_writes_no_solution(capsys, tmp_path):
+    data = edgeopt.generate("deployment", **PARAMS, cloud=False).data
+    big = data["models"][0]["name"]
+    data["models"][0]["gpu_memory_gb"] = 1000.0  # more than any edge type (at most 160 GB)
+    data["demand"] = [d for d in data["demand"] if not (d["region"] == "region0_0" and d["model"] == big)]
+    data["demand"].append({"region": "region0_0", "model": big, "requests": [1, 1]})
+    path = tmp_path / "infeasible.json"
+    path.write_text(json.dumps(data))
+    sol = tmp_path / "sol.json"
+
+    code, out, err = run(capsys, "solve", path, "--solver", "highs", "-o", sol)
+    assert code == 0  # a proof of infeasibility answers the question
+    assert field(out, "status") == "infeasible"
+    message = field(out, "message")
+    assert f"model {big!r}" in message and "GPU memory 1000 GB" in message and "the cloud is disabled" in message
+    assert f"no solution file written to {sol}" in err
+    assert not sol.exists()
+
+
+def test_several_files_print_one_line_each(capsys, tmp_path, instance_file, optimum):
+    second = tmp_path / "second.json"
+    edgeopt.save(edgeopt.generate("deployment", **{**PARAMS, "seed": 7}), second)
+    code, out, err = run(capsys, "solve", instance_file, second, "--solver", "highs")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["file", "status", "objective", "bound", "gap", "time"]
+    rows = [line.split() for line in lines[2:]]
+    assert [r[0] for r in rows] == [str(instance_file), str(second)]
+    assert all(r[1] == "optimal" and r[4] == "0%" for r in rows)
+    assert float(rows[0][2]) == pytest.approx(optimum.objective, rel=1e-9)
+
+
+def test_output_file_needs_exactly_one_instance(capsys, tmp_path, instance_file):
+    sol = tmp_path / "sol.json"
+    code, out, err = run(capsys, "solve", instance_file, instance_file, "--solver", "highs", "-o", sol)
+    assert code == 2 and "exactly one instance file" in err
+    assert out == "" and not sol.exists()
+
+
+def test_a_bad_file_among_several_stops_before_solving(capsys, tmp_path, instance_file):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "deployment", "format": 1')
+    code, out, err = run(capsys, "solve", instance_file, bad, "--solver", "highs")
+    assert code == 2
+    assert f"{bad}: not valid JSON" in err
+    assert out == ""
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--time-limit", "0"], "argument --time-limit: must be a positive, finite number of seconds, got '0'"),
+    (["--time-limit", "-1"], "argument --time-limit: must be a positive, finite number of seconds, got '-1'"),
+    (["--time-limit", "nan"], "argument --time-limit: must be a positive, finite number of seconds, got 'nan'"),
+    (["--time-limit", "soon"], "argument --time-limit: must be a number of seconds, got 'soon'"),
+    (["--seed", "-3"], "argument --seed: must be an integer between 0 and 2147483647, got '-3'"),
+    (["--solver", "nope"], "unknown solver 'nope'; known: "),
+], ids=["zero", "negative", "nan", "word", "negative-seed", "unknown-solver"])
+def test_bad_options_exit_2_with_a_message(capsys, tmp_path, instance_file, argv, message):
+    sol = tmp_path / "sol.json"
+    args = ["solve", instance_file, "--solver", "highs", "-o", sol]
+    if argv[0] == "--solver":
+        args[3] = argv[1]
+    else:
+        args += argv
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert out == "" and not sol.exists()
+
+
+def test_missing_file_and_folder_outputs_exit_2(capsys, tmp_path, instance_file):
+    code, out, err = run(capsys, "solve", tmp_path / "nowhere.json", "--solver", "highs")
+    assert code == 2 and f"{tmp_path / 'nowhere.json'}: no such file" in err
+    code, out, err = run(capsys, "solve", instance_file, "--solver", "highs", "-o", tmp_path)
+    assert code == 2 and "is a folder" in err
+
+
+def test_output_may_not_overwrite_the_instance(capsys, instance_file):
+    before = instance_file.read_text()
+    code, out, err = run(capsys, "solve", instance_file, "--solver", "highs", "-o", instance_file)
+    assert code == 2 and "is also an input file" in err
+    assert instance_file.read_text() == before
+
+
+# -- exit codes of solver outcomes (the solver replaced by a stand-in) ------------------------------
+@pytest.mark.parametrize("change, code, written", [
+    (dict(status=Status.TIME_LIMIT), 0, True),
+    (dict(status=Status.TIME_LIMIT, solution=None, objective=None, gap=None, message="no incumbent"), 1, False),
+    (dict(status=Status.ERROR, message="solution from highs violates 1 constraint(s)"), 1, False),
+    (dict(status=Status.ERROR, solution=None, objective=None, message="backend crashed"), 1, False),
+], ids=["time-limit-with-solution", "time-limit-without", "error-with-solution", "error-without"])
+def test_exit_code_follows_the_status(capsys, monkeypatch, tmp_path, instance_file, optimum, change, code, written):
+    monkeypatch.setattr(edgeopt, "solve", lambda *a, **k: optimum.with_(**change))
+    sol = tmp_path / "sol.json"
+    got, out, err = run(capsys, "solve", instance_file, "--solver", "highs", "-o", sol)
+    assert got == code
+    assert field(out, "status") == change["status"].value
+    assert sol.exists() == written
+    if not written:
+        assert f"no solution file written to {sol}" in err and change["message"] in err
+
+
+def test_interrupt_exits_130(capsys, monkeypatch, tmp_path, instance_file):
+    def interrupted(*args, **kwargs) -> Result:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(edgeopt, "solve", interrupted)
+    sol = tmp_path / "sol.json"
+    code, out, err = run(capsys, "solve", instance_file, "--solver", "highs", "-o", sol)
+    assert code == 130 and "interrupted" in err
+    assert not sol.exists()
+
+
+# -- show, solvers, generate, export, schema, version ----------------------------------------------
+def test_show_summarises_the_instance(capsys, instance_file, instance):
+    code, out, err = run(capsys, "show", instance_file)
+    assert code == 0, err
+    assert (f"{instance.num_edges} edges, {instance.num_models} models, {instance.num_regions} regions, "
+            f"{instance.num_pairs} neighbour routes, {instance.slots} slot(s)") in out
+    mf = deployment.formulate(instance).model.matrix()
+    assert f"{instance.num_variables} variables ({instance.num_variables} integer), {mf.num_rows} rows" in out
+    lines = out.splitlines()
+    demand = instance.demand.sum(axis=(0, 2))
+    for m, name in enumerate(instance.model_names):
+        row = next(line.split() for line in lines if line.startswith(name + " "))
+        assert int(row[-1]) == demand[m]  # the last column: total requests for the model
+    for e, name in enumerate(instance.edge_names):
+        row = next(line.split() for line in lines if line.startswith(name + " "))
+        assert float(row[2]) == instance.edge_gpu_memory_gb[e]
+
+
+def test_solvers_lists_every_registered_solver(capsys):
+    code, out, err = run(capsys, "solvers")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:5] == ["name", "families", "exact", "gives_bound", "available"]
+    listed = {line.split()[0]: line for line in lines[2:]}
+    for s in edgeopt.solvers():
+        assert s.name in listed
+        assert s.description in listed[s.name]
+    assert listed["highs"].split()[1:5] == ["deployment", "yes", "yes", "yes"]
+
+
+def test_generate_writes_the_same_instance_as_the_api(capsys, tmp_path):
+    path = tmp_path / "sub" / "gen.json"
+    code, out, err = run(capsys, "generate", "deployment", "--edges", "3", "--regions-per-edge", "1", "--models", "2",
+                         "--slots", "3", "--links-per-edge", "3", "--slot-seconds", "30", "--load", "0.5",
+                         "--no-cloud", "--seed", "11", "--name", "cli-made", "-o", path)
+    assert code == 0, err
+    expected = edgeopt.generate("deployment", edges=3, regions_per_edge=1, models=2, slots=3, links_per_edge=3,
+                                slot_seconds=30, load=0.5, cloud=False, seed=11, name="cli-made")
+    loaded = edgeopt.load(path)
+    assert loaded.data == expected.data and loaded.hash == expected.hash
+    assert loaded.name == "cli-made" and not loaded.cloud_enabled
+    assert sorted(p.name for p in path.parent.iterdir()) == ["gen.json"]
+
+
+def test_generate_refuses_bad_parameters(capsys, tmp_path):
+    path = tmp_path / "gen.json"
+    code, out, err = run(capsys, "generate", "deployment", "--models", "100000", "-o", path)
+    assert code == 2 and "models must be between 1 and" in err
+    code, out, err = run(capsys, "generate", "deployment", "--edges", "0", "-o", path)
+    assert code == 2 and "argument --edges: must be an integer >= 1, got '0'" in err
+    # (4 * 2000 + 2 * 4000) * 4 * 10000 variables at least: refused before drawing any demand.
+    code, out, err = run(capsys, "generate", "deployment", "--edges", "2000", "--slots", "10000", "-o", path)
+    assert code == 2 and "at least 640,000,000 variables, more than the limit of 20,000,000" in err
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("suffix", [".mps", ".lp"])
+def test_export_writes_a_model_highs_reads_back(capsys, tmp_path, instance_file, instance, suffix):
+    import highspy
+
+    path = tmp_path / f"model{suffix}"
+    code, out, err = run(capsys, "export", instance_file, "-o", path)
+    assert code == 0, err
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    assert h.readModel(str(path)) == highspy.HighsStatus.kOk
+    mf = deployment.formulate(instance).model.matrix()
+    assert h.getNumCol() == instance.num_variables == mf.num_cols
+    assert h.getNumRow() == mf.num_rows
+    h.run()
+    assert h.getInfo().objective_function_value == pytest.approx(edgeopt.solve(instance, "highs").objective, rel=1e-9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["inst.json", path.name])
+
+
+def test_export_refuses_other_formats(capsys, tmp_path, instance_file):
+    path = tmp_path / "model.txt"
+    code, out, err = run(capsys, "export", instance_file, "-o", path)
+    assert code == 2 and "export writes .mps or .lp files" in err
+    assert not path.exists()
+
+
+def test_schema_prints_the_family_schema(capsys):
+    code, out, err = run(capsys, "schema", "deployment")
+    assert code == 0
+    assert json.loads(out) == deployment.SCHEMA
+    code, out, err = run(capsys, "schema", "knapsack")
+    assert code == 2 and "invalid choice: 'knapsack'" in err
+
+
+def test_version_and_usage(capsys):
+    code, out, err = run(capsys, "--version")
+    assert code == 0 and out.strip() == f"edgeopt {edgeopt.__version__}"
+    code, out, err = run(capsys)
+    assert code == 2 and "usage: edgeopt" in err
+
+
+def test_python_dash_m_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "edgeopt", "solvers"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("name")
+    assert any(line.split()[0] == "highs" for line in proc.stdout.splitlines()[2:])
