@@ -54,6 +54,13 @@ class HighsSolver(MILPSolver):
                 return Outcome(Status.ERROR, "option rejected", message=f"HiGHS rejected option {key}={value!r}")
         h.run()
         ms = h.getModelStatus()
+        if ms == highspy.HighsModelStatus.kUnboundedOrInfeasible and mf.integrality.any():
+            # HiGHS's MIP presolve cannot tell the two apart; its search without presolve can.
+            h.setOptionValue("presolve", "off")
+            if time_limit is not None:
+                h.setOptionValue("time_limit", max(1e-3, float(time_limit) - h.getRunTime()))
+            h.run()
+            ms = h.getModelStatus()
         info = h.getInfo()
         raw = h.modelStatusToString(ms)
         has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -72,6 +79,8 @@ class HighsSolver(MILPSolver):
         if status is None:
             # Other stops (solution or iteration limits, errors): keep what was found, prove nothing.
             status = Status.FEASIBLE if has_x else Status.ERROR
+        if status in (Status.INFEASIBLE, Status.UNBOUNDED):
+            x = obj = bound = None  # HiGHS leaves placeholder zeros that are not a solution or a bound
         if status == Status.OPTIMAL and not mf.integrality.any():
             bound = obj
         return Outcome(status, raw, x=x, objective=obj, bound=bound,

@@ -1,0 +1,108 @@
+"""All backend libraries in one process: highspy, OR-Tools (CP-SAT and MathOpt/SCIP) and Pyomo's appsi_highs.
+
+Why this test exists: the OR-Tools wheel bundles its own HiGHS. ortools 9.15.6755 bundles HiGHS 1.12,
+and with highspy >= 1.13 in the same process one of the two imports fails with an ImportError for an
+undefined symbol (the two HiGHS builds clash). The project therefore pins highspy==1.12.0 next to
+ortools==9.15.6755 (and pyomo==6.10.1, whose appsi_highs drives highspy). Upgrade them together,
+and only when this test passes.
+"""
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+# max 5x + 4y + 3z  s.t.  2x + 3y + z <= 5,  4x + y + 2z <= 11,  3x + 4y + 2z <= 8,  x, y, z in {0..10}
+C = [5.0, 4.0, 3.0]
+A = [[2.0, 3.0, 1.0], [4.0, 1.0, 2.0], [3.0, 4.0, 2.0]]
+B = [5.0, 11.0, 8.0]
+UB = 10
+
+
+def by_enumeration() -> float:
+    best = -np.inf
+    for x in itertools.product(range(UB + 1), repeat=3):
+        if all(np.dot(row, x) <= b for row, b in zip(A, B)):
+            best = max(best, float(np.dot(C, x)))
+    return best
+
+
+def with_highspy() -> float:
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    csc = np.array(A).T  # column-wise
+    starts = np.array([0, 3, 6, 9], dtype=np.int32)
+    index = np.tile(np.arange(3, dtype=np.int32), 3)
+    h.passModel(3, 3, 9, 1, -1, 0.0, np.array(C), np.zeros(3), np.full(3, UB, dtype=float),
+                np.full(3, -highspy.kHighsInf), np.array(B), starts, index, csc.ravel(), np.ones(3, dtype=np.int32))
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    return float(h.getInfo().objective_function_value)
+
+
+def with_cpsat() -> float:
+    from ortools.sat.python import cp_model
+
+    m = cp_model.CpModel()
+    x = [m.new_int_var(0, UB, f"x{j}") for j in range(3)]
+    for row, b in zip(A, B):
+        m.add(sum(int(a) * v for a, v in zip(row, x)) <= int(b))
+    m.maximize(sum(int(c) * v for c, v in zip(C, x)))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(m) == cp_model.OPTIMAL
+    return float(solver.objective_value)
+
+
+def with_mathopt_scip() -> float:
+    from ortools.math_opt.python import mathopt
+
+    m = mathopt.Model(name="together")
+    x = [m.add_integer_variable(lb=0, ub=UB, name=f"x{j}") for j in range(3)]
+    for row, b in zip(A, B):
+        m.add_linear_constraint(sum(a * v for a, v in zip(row, x)) <= b)
+    m.maximize(sum(c * v for c, v in zip(C, x)))
+    result = mathopt.solve(m, mathopt.SolverType.GSCIP)
+    assert result.termination.reason == mathopt.TerminationReason.OPTIMAL
+    return float(result.objective_value())
+
+
+def with_pyomo_appsi_highs() -> float:
+    import pyomo.environ as pe
+
+    m = pe.ConcreteModel()
+    m.x = pe.Var(range(3), domain=pe.Integers, bounds=(0, UB))
+    m.rows = pe.Constraint(range(3), rule=lambda m, i: sum(A[i][j] * m.x[j] for j in range(3)) <= B[i])
+    m.obj = pe.Objective(expr=sum(C[j] * m.x[j] for j in range(3)), sense=pe.maximize)
+    solver = pe.SolverFactory("appsi_highs")
+    results = solver.solve(m)
+    assert str(results.solver.termination_condition) == "optimal"
+    return float(pe.value(m.obj))
+
+
+def test_every_backend_library_in_one_process_finds_the_same_optimum():
+    expected = by_enumeration()
+    values = {
+        "highspy": with_highspy(),
+        "cp-sat": with_cpsat(),
+        "mathopt-scip": with_mathopt_scip(),
+        "pyomo-appsi_highs": with_pyomo_appsi_highs(),
+    }
+    for name, value in values.items():
+        assert value == pytest.approx(expected, abs=1e-9), name
+
+
+@pytest.mark.parametrize("order", [
+    ("highspy", "ortools.sat.python.cp_model", "ortools.math_opt.python.mathopt", "pyomo.contrib.appsi.solvers"),
+    ("ortools.math_opt.python.mathopt", "ortools.sat.python.cp_model", "pyomo.contrib.appsi.solvers", "highspy"),
+], ids=["highspy-first", "ortools-first"])
+def test_imports_coexist_in_either_order(order):
+    """A clash of the two HiGHS builds shows as an ImportError that depends on which library loads first."""
+    code = "; ".join(f"import {name}" for name in order) + "; import highspy; highspy.Highs()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
