@@ -156,18 +156,20 @@ def integer_scaling(mf: MatrixForm, model: Model | None = None):
 class CpSatSolver(MILPSolver):
     """OR-Tools CP-SAT on the model made integer exactly (each row and the objective scaled by 10**k).
 
-    CP-SAT runs a portfolio of ``workers`` subsolvers (default 2, whatever the machine's core count),
-    so the same parameters run the same portfolio everywhere. The proven optimum is the same on every
-    run; under a time limit the incumbent can vary between runs, since parallel workers share
-    solutions as they find them. Options are CP-SAT ``SatParameters`` fields (e.g. ``workers=1``,
-    ``interleave_search=True`` for CP-SAT's deterministic interleaved search).
+    Defaults: one worker with ``linearization_level=2`` (CP-SAT adds the LP relaxation of every linear
+    row and cuts). Measured on the bundled medium instances (4k-12k variables) on 2 cores: this proves
+    each optimum in about a second, while CP-SAT's default (linearization level 1), whether with one
+    or two workers, had not closed the gap after 60 s. One worker also follows one deterministic path
+    for a given seed. Options are CP-SAT ``SatParameters`` fields (``workers=2``,
+    ``linearization_level=1``, ``interleave_search=True``, ...).
     """
 
     name = "cpsat"
     module = "ortools.sat.python.cp_model"
     description = "OR-Tools CP-SAT on the exactly integer-scaled model (exact; decimals with <= 9 digits)"
 
-    def solve_matrix(self, mf, model, *, time_limit=None, seed=None, workers: int = 2, **options) -> Outcome:
+    def solve_matrix(self, mf, model, *, time_limit=None, seed=None, workers: int = 1,
+                     linearization_level: int = 2, **options) -> Outcome:
         from ortools.sat.python import cp_model
 
         try:
@@ -203,6 +205,7 @@ class CpSatSolver(MILPSolver):
         solver = cp_model.CpSolver()
         params = solver.parameters
         params.num_workers = int(workers)
+        params.linearization_level = int(linearization_level)
         params.relative_gap_limit = 0.0
         params.absolute_gap_limit = 0.0
         if time_limit is not None:
