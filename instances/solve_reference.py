@@ -52,7 +52,11 @@ def main() -> None:
             print(f"{inst.name}: {r.status.value}, nothing to record ({r.message})")
             continue
         lines[inst.name] = new
-        print(f"{inst.name}: {r.status.value} in {r.solve_seconds:.1f} s: {' | '.join(new)}")
+        print(f"{inst.name}: {r.status.value} in {r.solve_seconds:.1f} s: {' | '.join(new)}", flush=True)
+        write_solu(lines)  # after every instance: a long run that stops keeps what it proved
+
+
+def write_solu(lines: dict[str, list[str]]) -> None:
     body = "\n".join(line for name in sorted(lines) for line in lines[name])
     header = ("# Reference values of the bundled instances (MIPLIB .solu style), from\n"
               "# instances/solve_reference.py: HiGHS 1.12, mip_rel_gap 0, one thread.\n")
