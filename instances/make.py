@@ -61,17 +61,22 @@ def infeasible_gpu():
     return instance_from_data(data, "<infeasible-gpu>")
 
 
-def main() -> None:
-    out = HERE / "deployment"
-    out.mkdir(exist_ok=True)
+def build_all() -> dict:
+    """Every bundled deployment instance, by file stem, as this script makes it."""
+    out = {}
     for name, params in DEPLOYMENT.items():
         inst = edgeopt.generate("deployment", name=name, **params)
-        if name == "medium-warm":
-            inst = with_initial_state(inst)
-        edgeopt.save(inst, out / f"{name}.json")
-        print(f"{name}: {inst.num_variables} variables")
-    edgeopt.save(infeasible_gpu(), out / "infeasible-gpu.json")
+        out[name] = with_initial_state(inst) if name == "medium-warm" else inst
+    out["infeasible-gpu"] = infeasible_gpu()
+    return out
 
+
+def main() -> None:
+    folder = HERE / "deployment"
+    folder.mkdir(exist_ok=True)
+    for name, inst in build_all().items():
+        edgeopt.save(inst, folder / f"{name}.json")
+        print(f"{name}: {inst.num_variables} variables")
 
 if __name__ == "__main__":
     main()

@@ -46,11 +46,16 @@ def tiny_instances():
 TINY = tiny_instances()
 
 
+EXACT = [s.name for s in edgeopt.solvers() if s.exact and "deployment" in s.families]
+BRUTE = {name: brute_force(inst) for name, inst in TINY.items()}
+
+
+@pytest.mark.parametrize("solver", EXACT)
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_highs_equals_brute_force_on_tiny(name):
+def test_exact_backends_equal_brute_force_on_tiny(name, solver):
     inst = TINY[name]
-    expected = brute_force(inst)
-    result = edgeopt.solve(inst, "highs")
+    expected = BRUTE[name]
+    result = edgeopt.solve(inst, solver)
     if np.isinf(expected):
         assert result.status == edgeopt.Status.INFEASIBLE
     else:
@@ -58,10 +63,11 @@ def test_highs_equals_brute_force_on_tiny(name):
         assert result.objective == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("solver", EXACT)
 @pytest.mark.parametrize("name", ["tiny-1", "tiny-2", "tiny-3"])
-def test_bundled_tiny_instances_equal_brute_force(instances_dir, name):
+def test_bundled_tiny_instances_equal_brute_force(instances_dir, name, solver):
     inst = edgeopt.load(instances_dir / "deployment" / f"{name}.json")
-    assert edgeopt.solve(inst, "highs").objective == pytest.approx(brute_force(inst), rel=1e-9)
+    assert edgeopt.solve(inst, solver).objective == pytest.approx(brute_force(inst), rel=1e-9)
 
 
 def test_tight_variants_really_bind():
