@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import edgeopt
-from edgeopt.io import InstanceError
+from edgeopt.io import InstanceError, atomic_output
 from edgeopt.result import Result, Status
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -129,26 +129,6 @@ def _reading(path: str) -> Iterator[None]:
 def _load(path: str):
     with _reading(path):
         return edgeopt.load(path)
-
-
-def _write_atomic_with(path: Path, write) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path`` (same suffix), then rename it into place.
-
-    For writers that take a path rather than text (HiGHS picks the format from the suffix).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _check_output_path(out: str, inputs: Sequence[str]) -> None:
@@ -357,7 +337,8 @@ def cmd_export(args) -> int:
     _check_output_path(args.output, [args.file])
     inst = _load(args.file)
     with _user_input():
-        _write_atomic_with(out, lambda tmp: export(inst, tmp))
+        with atomic_output(out) as tmp:
+            export(inst, str(tmp))
     print(f"wrote {args.output}")
     return EXIT_OK
 
