@@ -78,7 +78,7 @@ def _del(keys):
 CASES = [
     Case("string capacity", put("edges", 0, "gpu_memory_gb", "24"),
          "edges[0].gpu_memory_gb", 'must be a number, got string "24"'),
-    Case("negative capacity", put("edges", 1, "storage_gb", -4), "edges[1].storage_gb", "must be >= 0, got -4"),
+    Case("negative capacity", put("edges", 1, "storage_gb", -4), "edges[1].storage_gb", "must be > 0, got -4"),
     # literal() edits the first line with the key: "compute_seconds" first appears in edges[0],
     # "storage_gb" in models[0].
     Case("NaN capacity", literal("compute_seconds", "NaN"), "edges[0].compute_seconds",

@@ -97,9 +97,9 @@ SCHEMA = {
                              "backhaul_gbps"],
                 "properties": {
                     "name": _NAME,
-                    "storage_gb": _NONNEG(1e7),
-                    "gpu_memory_gb": _NONNEG(1e6),
-                    "compute_seconds": _NONNEG(1e9),
+                    "storage_gb": _POS(1e7),
+                    "gpu_memory_gb": _POS(1e6),
+                    "compute_seconds": _POS(1e9),
                     "access_delay_seconds": _NONNEG(1e6),
                     "backhaul_gbps": _POS(1e6),
                     "links": {
