@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -357,9 +358,9 @@ def test_precheck_reports_a_model_that_fits_nowhere(solver_name):
 # -- time limits -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def time_limit_instance():
-    # Big enough that CP-SAT does not prove the optimum within a second, small enough that every
-    # backend finds an incumbent well within it (HiGHS and SCIP usually finish).
-    return edgeopt.generate("deployment", edges=4, regions_per_edge=3, models=8, slots=4, seed=5)
+    # Bundled small-1 (288 variables) is hard for its size: every backend takes seconds to prove it
+    # here, and each has an incumbent within a second, so the limit path with an incumbent is exercised.
+    return edgeopt.load(Path(__file__).resolve().parent.parent / "instances" / "deployment" / "small-1.json")
 
 
 @pytest.mark.parametrize("solver_name", EXACT)
