@@ -222,6 +222,10 @@ def test_instance_arrays_are_read_only(medium):
         inst.demand[0, 0, 0] = 5
     with pytest.raises(ValueError):
         inst.cost_local[0, 0] = 1.0
+    doc = inst.data
+    doc["edges"][0]["gpu_memory_gb"] = 1.0
+    assert inst.data["edges"][0]["gpu_memory_gb"] != 1.0
+    assert edgeopt.io.content_hash(inst.data) == inst.hash
 
 
 def test_initial_state_saves_switching(instances_dir):

@@ -8,7 +8,7 @@ the instance generator.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -171,14 +171,14 @@ SOLUTION_SCHEMA = {
 # -- instance --------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Instance:
-    """A validated deployment instance. Arrays are read-only; ``data`` is the file's content.
+    """A validated deployment instance. Arrays are read-only; ``data`` is a copy of the file's content.
 
     Index order everywhere: edge ``e``, model ``m``, region ``r``, neighbour pair ``p``, slot ``t``.
     A neighbour pair is (region, edge other than the region's own that its edge links to).
     """
 
     name: str
-    data: dict
+    content: dict = field(repr=False)  # the validated document; read it through ``data``
     hash: str
     model_names: tuple[str, ...]
     edge_names: tuple[str, ...]
@@ -216,6 +216,11 @@ class Instance:
 
     kind = KIND
     sense = SENSE
+
+    @property
+    def data(self) -> dict:
+        """A fresh copy of the instance document: changing it cannot desynchronise the instance."""
+        return copy.deepcopy(self.content)
 
     @property
     def num_edges(self) -> int:
@@ -389,7 +394,7 @@ def from_data(data: dict, source: str = "<data>") -> Instance:
     for a in (demand, init_s, init_l, region_edge, pair_region, pair_edge):
         a.setflags(write=False)
     return Instance(
-        name=data["name"], data=copy.deepcopy(data), hash=content_hash(data),
+        name=data["name"], content=copy.deepcopy(data), hash=content_hash(data),
         model_names=tuple(m["name"] for m in models), edge_names=tuple(e["name"] for e in edges),
         region_names=tuple(r["name"] for r in regions), slots=T, slot_seconds=float(data["slot_seconds"]),
         model_storage_gb=col(models, "storage_gb"), model_gpu_memory_gb=col(models, "gpu_memory_gb"),
