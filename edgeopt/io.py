@@ -145,7 +145,7 @@ MAX_DEPTH = 64
 
 
 class _DuplicateKey(ValueError):
-    pass
+    """A key repeated in one JSON object (raised by the parser hook, reported as invalid JSON)."""
 
 
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict:
