@@ -67,6 +67,6 @@ class MILPSolver(abc.ABC):
             bound = objective
         return Result(
             status=out.status, solver=self.name, objective=objective, bound=bound,
-            gap=relative_gap(objective, bound, family.SENSE), solution=solution, build_seconds=build,
+            gap=relative_gap(objective, bound, instance.sense), solution=solution, build_seconds=build,
             solve_seconds=solve_seconds, message=out.message, raw_status=out.raw_status,
         )
