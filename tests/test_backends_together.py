@@ -106,3 +106,33 @@ def test_imports_coexist_in_either_order(order):
     code = "; ".join(f"import {name}" for name in order) + "; import highspy; highspy.Highs()"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_cvxpy_solves_with_clarabel_and_highs_beside_the_other_backends():
+    """CVXPY (pinned 1.8.2: 1.9 needs highspy >= 1.14) in the process that already holds highspy, OR-Tools and
+    Pyomo; its HIGHS interface drives the same highspy 1.12 as edgeopt's own backend."""
+    import highspy  # noqa: F401
+    import pyomo.contrib.appsi.solvers  # noqa: F401
+    from ortools.math_opt.python import mathopt  # noqa: F401
+    from ortools.sat.python import cp_model  # noqa: F401
+
+    from edgeopt.allocation import import_cvxpy
+
+    cp = import_cvxpy()
+    assert {"CLARABEL", "HIGHS"} <= set(cp.installed_solvers())
+
+    x = cp.Variable(3, integer=True)
+    milp = cp.Problem(cp.Maximize(np.array(C) @ x), [np.array(A) @ x <= np.array(B), x >= 0, x <= UB])
+    milp.solve(solver="HIGHS")
+    assert milp.status == cp.OPTIMAL
+    assert milp.value == pytest.approx(by_enumeration(), abs=1e-9)
+
+    # min 1/f0 + 4/f1 s.t. f0 + f1 <= 3: the square-root rule gives f = (1, 2), objective 3
+    f = cp.Variable(2)
+    conic = cp.Problem(cp.Minimize(cp.sum(cp.multiply(np.array([1.0, 4.0]), cp.inv_pos(f)))), [cp.sum(f) <= 3])
+    conic.solve(solver="CLARABEL")
+    assert conic.status == cp.OPTIMAL
+    assert conic.value == pytest.approx(3.0, rel=1e-6)
+    np.testing.assert_allclose(f.value, [1.0, 2.0], rtol=1e-3)
+
+    assert with_highspy() == pytest.approx(by_enumeration(), abs=1e-9)
