@@ -126,9 +126,35 @@ def _reading(path: str) -> Iterator[None]:
         raise UserError(f"{path}: {exc}") from None
 
 
-def _load(path: str):
+def _load_all(path: str, sense: str | None = None) -> tuple[list, bool]:
+    """The instances in a file (one for a JSON file, every problem of an OR-Library file), and whether
+    it is an OR-Library file."""
     with _reading(path):
-        return edgeopt.load(path)
+        loaded = edgeopt.load(path, sense=sense)
+    return (loaded, True) if isinstance(loaded, list) else ([loaded], False)
+
+
+def _load(path: str):
+    """The one instance of a file (an OR-Library file holding several problems is refused)."""
+    instances, _ = _load_all(path)
+    if len(instances) > 1:
+        raise UserError(f"{path}: holds {len(instances)} problems ({instances[0].name} to {instances[-1].name}); "
+                        "this command takes one instance (save one as JSON: edgeopt.save(edgeopt.load(path)[k], "
+                        "'problem.json'))")
+    return instances[0]
+
+
+def _references(path: str | None) -> dict:
+    """Reference values by instance name: the given .solu file, else the bundled one if present."""
+    from edgeopt.reference import read_solu
+
+    if path is None:
+        bundled = Path(edgeopt.__file__).resolve().parent.parent / "instances" / "reference.solu"
+        if not bundled.is_file():
+            return {}
+        path = str(bundled)
+    with _reading(path):
+        return read_solu(path)
 
 
 def _check_output_path(out: str, inputs: Sequence[str]) -> None:
@@ -170,15 +196,20 @@ def cmd_solve(args) -> int:
         if len(args.files) > 1:
             raise UserError("-o/--output writes one solution file; give exactly one instance file with it")
         _check_output_path(args.output, args.files)
-    loaded, problems = [], []
+    loaded, problems, several = [], [], False
     for path in args.files:
         try:
-            loaded.append((path, _load(path)))
+            instances, orlib = _load_all(path, args.sense)
         except InstanceError as exc:
             problems.append(exc)
+            continue
+        several |= orlib
+        loaded += [(path, inst) for inst in instances]
     if problems:
         # Every bad file is reported, and nothing is solved until all of them load.
         raise problems[0] if len(problems) == 1 else _Several(problems)
+    if args.output is not None and len(loaded) > 1:
+        raise UserError(f"-o/--output writes one solution file; {args.files[0]} holds {len(loaded)} problems")
     _solver_for(args.solver, loaded)
 
     results = []
@@ -187,17 +218,29 @@ def cmd_solve(args) -> int:
             result = edgeopt.solve(inst, args.solver, time_limit=args.time_limit, seed=args.seed)
         results.append((path, inst, result))
 
-    if len(results) == 1:
+    if len(results) == 1 and not several:
         path, inst, result = results[0]
         print(f"instance    {inst.name} ({path})")
         print(result.summary())
     else:
-        rows = [(path, r.status.value, _num(r.objective), _num(r.bound), _gap(r.gap),
-                 f"{r.build_seconds + r.solve_seconds:.3f} s") for path, _, r in results]
-        print(_table(["file", "status", "objective", "bound", "gap", "time"], rows, "llrrrr"))
-        notes = [(path, r.message) for path, _, r in results if r.message]
-        for path, message in notes:
-            print(f"{path}: {message}")
+        # One line per instance: per file for JSON files, per problem (by name) for OR-Library files.
+        label = (lambda path, inst: inst.name) if several else (lambda path, inst: path)
+        refs = _references(args.reference)
+        known = {inst.name: refs[inst.name].value for _, inst, _ in results
+                 if inst.name in refs and refs[inst.name].value is not None}
+        header = ["instance" if several else "file", "status", "objective", "bound", "gap"]
+        header += ["reference", "ref_gap"] if known else []
+        rows = []
+        for path, inst, r in results:
+            row = [label(path, inst), r.status.value, _num(r.objective), _num(r.bound), _gap(r.gap)]
+            if known:
+                ref = known.get(inst.name)
+                row += [_num(ref), _gap(edgeopt.relative_gap(r.objective, ref, inst.sense))]
+            rows.append(row + [f"{r.build_seconds + r.solve_seconds:.3f} s"])
+        print(_table(header + ["time"], rows, "ll" + "r" * (len(header) - 1)))
+        for path, inst, r in results:
+            if r.message:
+                print(f"{label(path, inst)}: {r.message}")
 
     if args.output is not None:
         path, inst, result = results[0]
@@ -245,8 +288,36 @@ def cmd_check(args) -> int:
 
 
 # -- show ------------------------------------------------------------------------------------------
+def _show_gap(inst, path: str) -> None:
+    family = edgeopt.family_of(inst)
+    goal = "maximise profit" if inst.sense == "max" else "minimise cost"
+    print(f"instance    {inst.name} ({path})")
+    print(f"kind        {inst.kind} ({goal})")
+    if inst.content.get("description"):
+        print(f"description {inst.content['description']}")
+    print(f"hash        {inst.hash}")
+    print(f"size        {inst.agents} agents, {inst.jobs} jobs")
+    rows = [(i, f"{inst.capacity[i]:g}", f"{inst.resource[i].min():g}..{inst.resource[i].max():g}",
+             f"{inst.weight[i].min():g}..{inst.weight[i].max():g}") for i in range(inst.agents)]
+    print()
+    print(_table(["agent", "capacity", "resource per job", f"{inst.objective_key} per job"], rows, "rrrr"))
+    mf = family.formulate(inst).model.matrix()
+    print(f"\nMILP        {mf.num_cols} variables ({int(mf.integrality.sum())} integer), {mf.num_rows} rows, "
+          f"{mf.A.nnz} nonzeros")
+    reason = family.infeasibility_reason(inst)
+    if reason is not None:
+        print(f"infeasible  {reason}")
+
+
 def cmd_show(args) -> int:
-    inst = _load(args.file)
+    instances, orlib = _load_all(args.file, args.sense)
+    if orlib or instances[0].kind == "gap":
+        for k, inst in enumerate(instances):
+            if k:
+                print()
+            _show_gap(inst, args.file)
+        return EXIT_OK
+    inst = instances[0]
     family = edgeopt.family_of(inst)
     d = inst.data
     demand_per_model = inst.demand.sum(axis=(0, 2))
@@ -364,8 +435,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("solve", help="solve instance files with one solver",
-                       description="Solve each FILE; one file prints the full result, several print a table.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="instance file(s)")
+                       description="Solve each FILE; one instance prints the full result, several (several files, "
+                                   "or an OR-Library file's problems) print a table, one line each, with the gap "
+                                   "to the reference value where one is known.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="instance file(s): JSON, or OR-Library GAP text")
+    p.add_argument("--sense", choices=("min", "max"),
+                   help="for OR-Library GAP files whose name does not tell (gap1-gap12 max, gapa-gapd min)")
+    p.add_argument("--reference", metavar="SOLU",
+                   help="reference values (.solu, matched by instance name) for the table's ref_gap column; "
+                        "default: the bundled instances/reference.solu when present")
     p.add_argument("--solver", required=True, help="solver name (see `edgeopt solvers`)")
     p.add_argument("--time-limit", type=_positive_seconds, metavar="S", help="time limit per file, in seconds")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), metavar="N", help="random seed (0 to 2^31-1)")
@@ -380,7 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("show", help="summarise an instance file")
-    p.add_argument("file", metavar="FILE", help="instance file")
+    p.add_argument("file", metavar="FILE", help="instance file (every problem of an OR-Library GAP file)")
+    p.add_argument("--sense", choices=("min", "max"),
+                   help="for OR-Library GAP files whose name does not tell (gap1-gap12 max, gapa-gapd min)")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("solvers", help="list the solvers and whether each is available")

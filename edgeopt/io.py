@@ -1,6 +1,7 @@
 """Reading and writing instance and solution files, with errors that name the file and the JSON path.
 
-Files are parsed as data only (``json``; no pickle, no eval). An instance file is a JSON object
+Files are parsed as data only (``json``, or the numbers of an OR-Library GAP text file, read by
+:func:`edgeopt.models.gap.parse_orlib`; no pickle, no eval). An instance file is a JSON object
 ``{"kind": ..., "format": 1, "name": ..., ...}``; its ``kind`` selects the family module in
 :mod:`edgeopt.models`, whose JSON Schema is checked first (every problem is reported, not only the
 first), and whose own checks (names that must exist, lengths that must agree) run after.
@@ -12,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -234,9 +236,35 @@ def loads(text: str, source: str = "<string>"):
     return instance_from_data(parse_json_text(text, source), source)
 
 
-def load(path: str | os.PathLike):
-    """Load and validate an instance file; raises :class:`InstanceError` naming file and JSON path."""
-    return loads(read_text(path), str(path))
+#: An OR-Library text file starts with a number (its count of problems); anything else is read as JSON.
+_ORLIB_START = re.compile(r"\s*[+-]?\d")
+
+
+def is_orlib_text(text: str) -> bool:
+    return _ORLIB_START.match(text) is not None
+
+
+def load(path: str | os.PathLike, sense: str | None = None):
+    """Load and validate an instance file; raises :class:`InstanceError` naming the file and where.
+
+    A JSON file gives one Instance. An OR-Library GAP text file (it starts with a number: its count of
+    problems) gives the list of its problems' Instances, named ``<file stem>-<k>``; ``sense`` ("max" or
+    "min") says whether they maximise or minimise when the file's name does not tell (gap1..gap12
+    maximise, gapa..gapd minimise), and overrides the name when given. For a JSON file, which states
+    its own sense, a ``sense`` given must agree with it.
+    """
+    if sense not in (None, "max", "min"):
+        raise ValueError(f"sense must be 'max' or 'min', got {sense!r}")
+    text = read_text(path)
+    if is_orlib_text(text):
+        from edgeopt.models import gap
+
+        return gap.parse_orlib(text, str(path), sense=sense)
+    inst = loads(text, str(path))
+    if sense is not None and inst.sense != sense:
+        raise InstanceError(str(path), [("sense", f"the instance has sense {inst.sense!r}, but sense {sense!r} was "
+                                         "asked for (a JSON file states its own sense)")])
+    return inst
 
 
 # -- writing ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -239,7 +240,9 @@ def test_solvers_lists_every_registered_solver(capsys):
     for s in edgeopt.solvers():
         assert s.name in listed
         assert s.description in listed[s.name]
-    assert listed["highs"].split()[1:5] == ["deployment", "yes", "yes", "yes"]
+    families = ", ".join(next(s for s in edgeopt.solvers() if s.name == "highs").families)
+    assert "deployment" in families and "gap" in families
+    assert listed["highs"].split(families, 1)[1].split()[:3] == ["yes", "yes", "yes"]
 
 
 def test_generate_writes_the_same_instance_as_the_api(capsys, tmp_path):
@@ -313,3 +316,60 @@ def test_python_dash_m_runs_the_cli():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].startswith("name")
     assert any(line.split()[0] == "highs" for line in proc.stdout.splitlines()[2:])
+
+
+# -- OR-Library GAP files ----------------------------------------------------------------------------
+GAP1 = Path(__file__).resolve().parent.parent / "instances" / "gap" / "gap1.txt"
+
+
+def test_orlib_file_needs_a_sense_when_its_name_does_not_tell(capsys, tmp_path):
+    other = tmp_path / "problems.txt"
+    other.write_text(GAP1.read_text())
+    code, out, err = run(capsys, "solve", other, "--solver", "highs")
+    assert code == 2 and out == ""
+    assert f"{other}: cannot tell from the file name whether its problems maximise or minimise" in err
+
+    code, out, err = run(capsys, "solve", other, "--solver", "greedy", "--sense", "min")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["instance", "status", "objective", "bound", "gap", "time"]  # no reference known
+    rows = [line.split() for line in lines[2:]]
+    assert [r[0] for r in rows] == [f"problems-{k}" for k in range(1, 6)]
+    minimised = edgeopt.load(other, sense="min")
+    for row, inst in zip(rows, minimised):
+        assert row[1] == "feasible" and float(row[2]) == edgeopt.solve(inst, "greedy").objective
+
+
+def test_orlib_file_with_several_problems_writes_no_single_solution_file(capsys, tmp_path):
+    sol = tmp_path / "sol.json"
+    code, out, err = run(capsys, "solve", GAP1, "--solver", "highs", "-o", sol)
+    assert code == 2 and f"-o/--output writes one solution file; {GAP1} holds 5 problems" in err
+    assert not sol.exists()
+
+
+def test_reference_option_and_a_gap_solution_that_check_accepts(capsys, tmp_path):
+    problem = tmp_path / "gap1-2.json"
+    edgeopt.save(edgeopt.load(GAP1)[1], problem)
+    solu = tmp_path / "mine.solu"
+    solu.write_text("=opt= gap1-2 330\n")
+    code, out, err = run(capsys, "solve", problem, GAP1, "--solver", "anneal", "--seed", "2", "--reference", solu)
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert rows["gap1-2"][5] == "330" and rows["gap1-1"][5] == "-"  # only the given file's values count
+    assert float(rows["gap1-2"][2]) <= 327  # never above the published optimum
+    # One JSON instance prints the full summary; its solution file passes `check`.
+    sol = tmp_path / "sol.json"
+    code, out, err = run(capsys, "solve", problem, "--solver", "scip", "-o", sol)
+    assert code == 0 and field(out, "status") == "optimal" and float(field(out, "objective")) == 327
+    code, out, err = run(capsys, "check", problem, sol)
+    assert code == 0 and field(out, "feasible") == "yes" and "  profit " in out
+
+
+def test_show_prints_every_problem_of_an_orlib_file(capsys):
+    code, out, err = run(capsys, "show", GAP1)
+    assert code == 0, err
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("instance ")] == \
+        [f"gap1-{k}" for k in range(1, 6)]
+    assert out.count("5 agents, 15 jobs") == 5 and out.count("75 variables (75 integer), 20 rows") == 5
+    code, out, err = run(capsys, "check", GAP1, GAP1)
+    assert code == 2 and "holds 5 problems (gap1-1 to gap1-5); this command takes one instance" in err

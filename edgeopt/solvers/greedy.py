@@ -221,9 +221,17 @@ def greedy_plans(inst: Instance) -> list[tuple[np.ndarray, np.ndarray]]:
 
 class Greedy(Heuristic):
     name = "greedy"
-    description = "load models by requests per GB of GPU memory while capacities fit, then route greedily"
+    families = ("deployment", "gap")
+    description = ("deployment: load models by requests per GB of GPU memory while capacities fit, then route "
+                   "greedily; gap: regret greedy (MTHG) with shift improvement")
 
     def solve(self, instance, *, time_limit=None, seed=None, **options):
+        if instance.kind == "gap":
+            # The registry is keyed by name, so one `greedy` serves both families; the GAP rule lives
+            # with the other GAP heuristics.
+            from edgeopt.solvers.gap_heuristics import greedy_result
+
+            return greedy_result(instance, time_limit=time_limit, seed=seed, **options)
         if options:
             raise ValueError(f"greedy takes no options, got {', '.join(sorted(options))}")
         t0 = time.perf_counter()

@@ -31,7 +31,7 @@ class MILPSolver(abc.ABC):
     """Base of the exact backends: subclasses set the properties and implement ``solve_matrix``."""
 
     name = ""
-    families: tuple[str, ...] = ("deployment",)
+    families: tuple[str, ...] = ("deployment", "gap")
     exact = True
     gives_bound = True
     description = ""
