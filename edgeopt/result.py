@@ -58,6 +58,9 @@ class Evaluation:
     objective: float
     parts: dict[str, float]
     violations: tuple[Violation, ...] = ()
+    #: Figures that describe the plan but are not terms of the objective (mean latency in seconds,
+    #: a Monte-Carlo estimate, ...). ``parts`` always sum to ``objective``; ``stats`` need not.
+    stats: dict[str, float] = field(default_factory=dict)
 
     @property
     def feasible(self) -> bool:

@@ -1,6 +1,6 @@
-"""Regenerate the bundled deployment instances from their generator parameters (deterministic).
+"""Regenerate the bundled instances from their generator parameters (deterministic).
 
-    python instances/make.py            # rewrites instances/deployment/*.json
+    python instances/make.py            # rewrites instances/deployment/*.json and instances/assignment/*.json
 
 Each instance's parameters are listed here so that anyone can rebuild or vary them; the files are
 bundled so that nobody has to. Reference values live in instances/reference.solu.
@@ -61,6 +61,26 @@ def infeasible_gpu():
     return instance_from_data(data, "<infeasible-gpu>")
 
 
+#: name -> assignment generate() parameters (prompts sampled from PartiPrompts).
+ASSIGNMENT = {
+    "assign-tiny-1": dict(prompts=8, models=2, latency_weight=0.2, seed=1),
+    "assign-tiny-2": dict(prompts=12, models=["sd-1.5", "pixart-alpha"], latency_weight=0.1, seed=2),
+    "assign-small-1": dict(prompts=50, models=3, latency_weight=0.2, seed=3),
+    "assign-small-2": dict(prompts=100, models=3, latency_weight=0.05, gpu_memory_gb=30.0, seed=4),
+    "assign-medium-1": dict(prompts=300, models=4, latency_weight=0.1, seed=5),
+    "assign-medium-2": dict(prompts=500, models=5, latency_weight=0.02, gpu_memory_gb=40.0, seed=6),
+    "assign-medium-3": dict(prompts=500, models=5, latency_weight=0.3, seed=7),
+    "assign-large-1": dict(prompts=1079, models=5, latency_weight=0.05, seed=8),
+    "assign-large-2": dict(prompts=1632, models=5, latency_weight=0.1, gpu_memory_gb=36.0, seed=9),
+    "assign-large-3": dict(prompts=1632, models=5, latency_weight=0.01, compute_budget=2.0, seed=10),
+}
+
+
+def build_assignment() -> dict:
+    """Every bundled assignment instance, by file stem."""
+    return {name: edgeopt.generate("assignment", name=name, **params) for name, params in ASSIGNMENT.items()}
+
+
 def build_all() -> dict:
     """Every bundled deployment instance, by file stem, as this script makes it."""
     out = {}
@@ -77,6 +97,11 @@ def main() -> None:
     for name, inst in build_all().items():
         edgeopt.save(inst, folder / f"{name}.json")
         print(f"{name}: {inst.num_variables} variables")
+    folder = HERE / "assignment"
+    folder.mkdir(exist_ok=True)
+    for name, inst in build_assignment().items():
+        edgeopt.save(inst, folder / f"{name}.json")
+        print(f"{name}: {inst!r}")
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""Recompute instances/reference.solu with HiGHS (MIPLIB-style tags).
+"""Recompute instances/reference.solu (MIPLIB-style tags) with each family's exact solver.
 
     python instances/solve_reference.py [--time-limit 1800] [NAME ...]
 
@@ -7,7 +7,8 @@
 =bound= NAME VALUE   ... and the best proven bound beside it
 =inf= NAME           proven infeasible
 
-Only the named instances are re-solved; the other lines of the file are kept as they are.
+Deployment instances are solved by HiGHS, assignment instances by `enumerate`. Only the named
+instances are re-solved; the other lines of the file (the OR-Library GAP optima among them) are kept.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import edgeopt
 
 HERE = Path(__file__).resolve().parent
 SOLU = HERE / "reference.solu"
+#: The exact solver that proves each family's reference values.
+SOLVER = {"deployment": "highs", "assignment": "enumerate"}
 
 
 def read_solu(path: Path) -> dict[str, list[str]]:
@@ -32,16 +35,16 @@ def read_solu(path: Path) -> dict[str, list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("names", nargs="*", help="instance names under instances/deployment (default: all)")
+    ap.add_argument("names", nargs="*", help="instance file stems under instances/<family>/ (default: all)")
     ap.add_argument("--time-limit", type=float, default=1800.0)
     args = ap.parse_args()
-    files = sorted((HERE / "deployment").glob("*.json"))
+    files = sorted(f for kind in SOLVER for f in (HERE / kind).glob("*.json"))
     if args.names:
         files = [f for f in files if f.stem in args.names]
     lines = read_solu(SOLU)
     for f in files:
         inst = edgeopt.load(f)
-        r = edgeopt.solve(inst, "highs", time_limit=args.time_limit)
+        r = edgeopt.solve(inst, SOLVER[inst.kind], time_limit=args.time_limit)
         if r.status == edgeopt.Status.OPTIMAL:
             new = [f"=opt= {inst.name} {r.objective!r}"]
         elif r.status == edgeopt.Status.INFEASIBLE:
@@ -59,7 +62,8 @@ def main() -> None:
 def write_solu(lines: dict[str, list[str]]) -> None:
     body = "\n".join(line for name in sorted(lines) for line in lines[name])
     header = ("# Reference values of the bundled instances (MIPLIB .solu style), from\n"
-              "# instances/solve_reference.py: HiGHS 1.12, mip_rel_gap 0, one thread.\n")
+              "# instances/solve_reference.py: deployment by HiGHS 1.12 (mip_rel_gap 0, one thread),\n"
+              "# assignment by the exact enumeration; gap*: published optima (instances/gap/README.md).\n")
     edgeopt.io.write_atomic(SOLU, header + body + "\n")
 
 

@@ -19,3 +19,29 @@ def entry(name: str) -> dict:
             return dict(e)
     known = ", ".join(e["name"] for e in generative_models())
     raise KeyError(f"no generative model {name!r} in the catalog; known: {known}")
+
+
+@lru_cache(maxsize=None)
+def text_to_image() -> dict:
+    """The text-to-image catalog of the assignment family (models, quality parameters, categories)."""
+    text = resources.files(__package__).joinpath("text_to_image.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def parti_prompts() -> tuple[tuple[str, str], ...]:
+    """(prompt, category) for every PartiPrompts prompt whose Challenge maps to an assignment category.
+
+    PartiPrompts (google-research/parti, Apache-2.0, PartiPrompts.LICENSE beside this file); categories
+    from the Challenge column: basic = Basic; detail = Simple Detail + Fine-grained Detail;
+    imagination = Imagination; complex = Complex. Other challenges are left out.
+    """
+    mapping = {challenge: category for category, challenges in text_to_image()["categories"].items()
+               for challenge in challenges}
+    rows = resources.files(__package__).joinpath("PartiPrompts.tsv").read_text(encoding="utf-8").splitlines()
+    out = []
+    for row in rows[1:]:
+        cols = row.split("\t")
+        if len(cols) >= 3 and cols[2] in mapping:
+            out.append((cols[0], mapping[cols[2]]))
+    return tuple(out)

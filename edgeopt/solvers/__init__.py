@@ -11,7 +11,8 @@ from dataclasses import dataclass
 REGISTRY: dict = {}
 
 #: Modules that register solvers, in the order the registry lists them.
-_MODULES = ("highs", "ortools", "pyomo", "genetic", "greedy", "baselines")
+_MODULES = ("highs", "ortools", "pyomo", "genetic", "greedy", "baselines", "gap_heuristics", "assign_exact",
+            "assign_heuristics")
 
 
 def register(solver):

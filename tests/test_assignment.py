@@ -1,0 +1,192 @@
+"""The assignment family: brute force, evaluator, files, bad input."""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+
+import numpy as np
+import pytest
+
+import edgeopt
+from edgeopt.cli import main
+from edgeopt.models import assignment as fam
+from edgeopt.solvers import assign_exact
+
+
+def brute_force(inst) -> float:
+    """Best expected utility over EVERY prompt-level assignment and every steps choice, written from the
+    instance document alone (shares by the square-root rule)."""
+    d = inst.data
+    models = d["models"]
+    N = len(d["prompts"])
+    F, lam, G = d["compute_budget"], d["latency_weight"], d.get("gpu_memory_gb")
+
+    def mu(category, m, s):
+        q0 = m["clip_at_zero_steps"]
+        return q0 + (m["quality"][category]["clip_max"] - q0) * (1 - np.exp(-s / m["steps_scale"]))
+
+    best = -np.inf
+    for assign in itertools.product(range(len(models)), repeat=N):
+        used = sorted(set(assign))
+        if G is not None and sum(models[j]["gpu_memory_gb"] for j in used) > G:
+            continue
+        for steps in itertools.product(*[models[j]["steps"] for j in used]):
+            s = dict(zip(used, steps))
+            quality = sum(mu(p["category"], models[j], s[j]) for p, j in zip(d["prompts"], assign)) / N
+            a = [assign.count(j) * s[j] * models[j]["step_seconds"] / N for j in used]
+            latency = sum(np.sqrt(a)) ** 2 / F
+            best = max(best, quality - lam * latency)
+    return best
+
+
+def tiny(seed, **kw):
+    params = dict(prompts=5, models=2, latency_weight=0.3, seed=seed)
+    params.update(kw)
+    inst = edgeopt.generate("assignment", **params)
+    data = inst.data
+    for m in data["models"]:
+        m["steps"] = m["steps"][:3]  # keep brute force small
+    return edgeopt.io.instance_from_data(data, "tiny")
+
+
+TINY = [tiny(0), tiny(1, models=3, prompts=4), tiny(2, latency_weight=0.02), tiny(3, models=3, prompts=4,
+        latency_weight=0.01), tiny(4, models=["sdxl-base-1.0", "sdxl-lcm-lora", "sd-1.5"], prompts=4,
+        gpu_memory_gb=25.0, latency_weight=0.05),
+        tiny(5, models=["sdxl-base-1.0", "pixart-alpha"], prompts=7, latency_weight=0.005)]
+
+
+@pytest.mark.parametrize("k", range(len(TINY)))
+def test_enumerate_equals_brute_force(k):
+    inst = TINY[k]
+    result = edgeopt.solve(inst, "enumerate")
+    assert result.status == edgeopt.Status.OPTIMAL
+    assert result.objective == pytest.approx(brute_force(inst), rel=1e-9, abs=1e-9)
+    assert result.bound == result.objective and result.gap == 0.0
+
+
+def test_some_tiny_optimum_splits_categories():
+    """The catalogue must include optima that use two models, or it tests little."""
+    used = [len(set(edgeopt.solve(inst, "enumerate").solution.model.tolist())) for inst in TINY]
+    assert max(used) >= 2
+
+
+def test_relaxation_bounds_the_optimum():
+    inst = edgeopt.generate("assignment", prompts=200, models=5, latency_weight=0.05, seed=11)
+    opt = edgeopt.solve(inst, "enumerate").objective
+    bound = assign_exact.relaxation_bound(inst)
+    assert bound is not None and bound >= opt - 1e-9
+
+
+def test_beyond_max_candidates_returns_plan_and_bound():
+    inst = edgeopt.generate("assignment", prompts=200, models=5, latency_weight=0.05, seed=11)
+    opt = edgeopt.solve(inst, "enumerate").objective
+    r = edgeopt.solve(inst, "enumerate", max_candidates=10)
+    assert r.status == edgeopt.Status.FEASIBLE and r.evaluation.feasible
+    assert r.objective <= opt + 1e-9 <= r.bound + 2e-9
+    assert r.gap is not None and r.gap >= 0
+
+
+def test_evaluate_parts_and_monte_carlo():
+    inst = TINY[0]
+    sol = edgeopt.solve(inst, "enumerate").solution
+    ev = fam.evaluate(inst, sol)
+    assert ev.parts["quality"] + ev.parts["latency"] == pytest.approx(ev.objective)
+    assert "monte_carlo_utility" not in ev.stats
+    a = fam.evaluate(inst, sol, seed=1, samples=400)
+    b = fam.evaluate(inst, sol, seed=1, samples=400)
+    assert a.stats["monte_carlo_utility"] == b.stats["monte_carlo_utility"]
+    assert abs(a.stats["monte_carlo_utility"] - ev.objective) < 6 * a.stats["monte_carlo_stderr"]
+
+
+def test_evaluator_names_violations():
+    inst = TINY[4]
+    sol = edgeopt.solve(inst, "enumerate").solution
+    j = int(sol.model[0])
+    bad_steps = sol.steps.copy()
+    bad_steps[j] = 7777
+    names = {v.constraint for v in fam.evaluate(inst, fam.Solution(sol.model, bad_steps, sol.shares)).violations}
+    assert "steps_grid" in names
+    names = {v.constraint for v in fam.evaluate(inst, fam.Solution(sol.model, sol.steps, sol.shares * 2)).violations}
+    assert "compute_budget" in names
+    zero = sol.shares.copy()
+    zero[j] = 0.0
+    names = {v.constraint for v in fam.evaluate(inst, fam.Solution(sol.model, sol.steps, zero)).violations}
+    assert "share_positive" in names
+    everything = fam.plan(inst, np.arange(inst.num_prompts) % inst.num_models,
+                          np.array([g[0] for g in inst.steps_grid]))
+    names = {v.constraint for v in fam.evaluate(inst, everything).violations}
+    assert "gpu_memory" in names
+
+
+def test_solution_file_round_trip(tmp_path):
+    inst = TINY[1]
+    result = edgeopt.solve(inst, "enumerate")
+    path = tmp_path / "plan.json"
+    edgeopt.save_solution(inst, result, path)
+    back = edgeopt.load_solution(path, inst)
+    assert fam.evaluate(inst, back).objective == pytest.approx(result.objective, rel=1e-12)
+
+
+def test_generate_is_deterministic_and_uses_partiprompts():
+    a = edgeopt.generate("assignment", prompts=30, models=3, seed=4)
+    b = edgeopt.generate("assignment", prompts=30, models=3, seed=4)
+    assert a.hash == b.hash
+    assert set(a.categories) == {"basic", "detail", "imagination", "complex"}
+    assert all(p["text"] for p in a.data["prompts"])
+
+
+def test_memory_that_fits_no_model_is_infeasible():
+    data = TINY[0].data
+    data["gpu_memory_gb"] = 0.5
+    inst = edgeopt.io.instance_from_data(data, "x")
+    r = edgeopt.solve(inst, "enumerate")
+    assert r.status == edgeopt.Status.INFEASIBLE and "GPU memory" in r.message
+
+
+BASE = edgeopt.generate("assignment", prompts=6, models=2, seed=0).data
+
+
+def _put(*path_value):
+    *path, value = path_value
+
+    def change(d):
+        target = d
+        for p in path[:-1]:
+            target = target[p]
+        target[path[-1]] = value
+    return change
+
+
+BAD = [
+    ("unknown category", _put("prompts", 0, "category", "surreal"), "prompts[0].category", "unknown category 'surreal'"),
+    ("zero budget", _put("compute_budget", 0), "compute_budget", "must be > 0, got 0"),
+    ("negative budget", _put("compute_budget", -1.5), "compute_budget", "must be > 0, got -1.5"),
+    ("empty prompt list", _put("prompts", []), "prompts", "must have at least 1 item(s), got 0"),
+    ("empty steps grid", _put("models", 0, "steps", []), "models[0].steps", "must have at least 1 item(s), got 0"),
+    ("negative std", _put("models", 1, "quality", "basic", "clip_std", -0.5), "models[1].quality.basic.clip_std",
+     "must be >= 0, got -0.5"),
+    ("zero steps", _put("models", 0, "steps", [0, 10]), "models[0].steps[0]", "must be >= 1, got 0"),
+    ("repeated steps", _put("models", 0, "steps", [10, 10]), "models[0].steps", "must not repeat a step count"),
+    ("category missing from a model", lambda d: d["models"][0]["quality"].pop("complex"), "models[0].quality",
+     "missing category 'complex'"),
+    ("duplicate model", _put("models", 1, "name", BASE["models"][0]["name"]), "models[1].name", "duplicate model name"),
+    ("unknown key", _put("temperature", 3), "temperature", "unknown key"),
+    ("negative latency weight", _put("latency_weight", -1), "latency_weight", "must be >= 0, got -1"),
+]
+
+
+@pytest.mark.parametrize("name, change, path, fragment", BAD, ids=[b[0] for b in BAD])
+def test_bad_assignment_files(tmp_path, capsys, name, change, path, fragment):
+    data = copy.deepcopy(BASE)
+    change(data)
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(data))
+    with pytest.raises(edgeopt.InstanceError) as info:
+        edgeopt.load(f)
+    text = str(info.value)
+    assert str(f) in text and path in text and fragment in text, text
+    out = tmp_path / "out.json"
+    assert main(["solve", str(f), "--solver", "enumerate", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err and not out.exists()
