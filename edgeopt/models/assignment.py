@@ -15,32 +15,22 @@ import numpy as np
 
 from edgeopt.io import InstanceError, content_hash
 from edgeopt.result import Evaluation, Violation
+from edgeopt.schema import NAME, document, nonnegative, positive
 
 KIND = "assignment"
 SENSE = "max"
 #: Relative tolerance of the evaluator's budget and memory checks.
 TOL = 1e-9
 
-_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
-_POS = lambda hi: {"type": "number", "exclusiveMinimum": 0, "maximum": hi}  # noqa: E731
-_NONNEG = lambda hi: {"type": "number", "minimum": 0, "maximum": hi}  # noqa: E731
 
-SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "edgeopt assignment instance",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["kind", "format", "name", "categories", "models", "prompts", "compute_budget", "latency_weight"],
-    "properties": {
-        "kind": {"const": KIND},
-        "format": {"const": 1},
-        "name": _NAME,
-        "description": {"type": "string", "maxLength": 10_000},
-        "source": {"type": "string", "maxLength": 10_000},
-        "categories": {"type": "array", "minItems": 1, "maxItems": 100, "items": _NAME},
-        "compute_budget": _POS(1e6),
-        "gpu_memory_gb": _POS(1e6),
-        "latency_weight": _NONNEG(1e6),
+SCHEMA = document(
+    KIND, "edgeopt assignment instance",
+    ["categories", "models", "prompts", "compute_budget", "latency_weight"],
+    {
+        "categories": {"type": "array", "minItems": 1, "maxItems": 100, "items": NAME},
+        "compute_budget": positive(1e6),
+        "gpu_memory_gb": positive(1e6),
+        "latency_weight": nonnegative(1e6),
         "models": {
             "type": "array", "minItems": 1, "maxItems": 100,
             "items": {
@@ -48,16 +38,16 @@ SCHEMA = {
                 "required": ["name", "step_seconds", "gpu_memory_gb", "steps", "clip_at_zero_steps", "steps_scale",
                              "quality"],
                 "properties": {
-                    "name": _NAME,
-                    "step_seconds": _POS(1e4),
-                    "gpu_memory_gb": _POS(1e5),
+                    "name": NAME,
+                    "step_seconds": positive(1e4),
+                    "gpu_memory_gb": positive(1e5),
                     "steps": {"type": "array", "minItems": 1, "maxItems": 1000,
                               "items": {"type": "integer", "minimum": 1, "maximum": 100_000}},
-                    "clip_at_zero_steps": _NONNEG(1e3),
-                    "steps_scale": _POS(1e5),
+                    "clip_at_zero_steps": nonnegative(1e3),
+                    "steps_scale": positive(1e5),
                     "quality": {"type": "object", "additionalProperties": {
                         "type": "object", "additionalProperties": False, "required": ["clip_max", "clip_std"],
-                        "properties": {"clip_max": _NONNEG(1e3), "clip_std": _NONNEG(1e3)}}},
+                        "properties": {"clip_max": nonnegative(1e3), "clip_std": nonnegative(1e3)}}},
                     "sources": {"type": "object", "additionalProperties": {"type": "string"}},
                 },
             },
@@ -65,15 +55,15 @@ SCHEMA = {
         "prompts": {
             "type": "array", "minItems": 1, "maxItems": 1_000_000,
             "items": {"type": "object", "additionalProperties": False, "required": ["category"],
-                      "properties": {"category": _NAME, "text": {"type": "string", "maxLength": 10_000}}},
+                      "properties": {"category": NAME, "text": {"type": "string", "maxLength": 10_000}}},
         },
     },
-}
+)
 
 SOLUTION_SCHEMA = {
     "type": "object", "additionalProperties": False, "required": ["assignment", "steps", "shares"],
     "properties": {
-        "assignment": {"type": "array", "items": _NAME},
+        "assignment": {"type": "array", "items": NAME},
         "steps": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
         "shares": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
     },

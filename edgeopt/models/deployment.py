@@ -15,6 +15,7 @@ import numpy as np
 
 from edgeopt.io import InstanceError, content_hash
 from edgeopt.modeling import Model, VarBlock
+from edgeopt.schema import NAME, document, nonnegative, positive
 from edgeopt.result import Evaluation, Violation
 
 KIND = "deployment"
@@ -25,34 +26,22 @@ MAX_VARIABLES = 20_000_000
 TOL = 1e-6
 
 # -- schema --------------------------------------------------------------------------------------
-_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
-_POS = lambda hi: {"type": "number", "exclusiveMinimum": 0, "maximum": hi}  # noqa: E731
-_NONNEG = lambda hi: {"type": "number", "minimum": 0, "maximum": hi}  # noqa: E731
 
-SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "edgeopt deployment instance",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["kind", "format", "name", "slots", "slot_seconds", "weights", "cloud", "models", "edges",
-                 "regions", "demand"],
-    "properties": {
-        "kind": {"const": KIND},
-        "format": {"const": 1},
-        "name": _NAME,
-        "description": {"type": "string", "maxLength": 10_000},
-        "source": {"type": "string", "maxLength": 10_000},
+SCHEMA = document(
+    KIND, "edgeopt deployment instance",
+    ["slots", "slot_seconds", "weights", "cloud", "models", "edges", "regions", "demand"],
+    {
         "slots": {"type": "integer", "minimum": 1, "maximum": 10_000},
-        "slot_seconds": _POS(1e7),
+        "slot_seconds": positive(1e7),
         "weights": {
             "type": "object",
             "additionalProperties": False,
             "required": ["delay_per_second", "storage_per_gb", "gpu_memory_per_gb", "backhaul_per_gb"],
             "properties": {
-                "delay_per_second": _NONNEG(1e9),
-                "storage_per_gb": _NONNEG(1e9),
-                "gpu_memory_per_gb": _NONNEG(1e9),
-                "backhaul_per_gb": _NONNEG(1e9),
+                "delay_per_second": nonnegative(1e9),
+                "storage_per_gb": nonnegative(1e9),
+                "gpu_memory_per_gb": nonnegative(1e9),
+                "backhaul_per_gb": nonnegative(1e9),
             },
         },
         "cloud": {
@@ -61,8 +50,8 @@ SCHEMA = {
             "required": ["enabled", "wan_delay_seconds", "cost_per_request"],
             "properties": {
                 "enabled": {"type": "boolean"},
-                "wan_delay_seconds": _NONNEG(1e6),
-                "cost_per_request": _NONNEG(1e9),
+                "wan_delay_seconds": nonnegative(1e6),
+                "cost_per_request": nonnegative(1e9),
             },
         },
         "models": {
@@ -75,13 +64,13 @@ SCHEMA = {
                 "required": ["name", "storage_gb", "gpu_memory_gb", "load_seconds", "edge_inference_seconds",
                              "cloud_inference_seconds"],
                 "properties": {
-                    "name": _NAME,
+                    "name": NAME,
                     "task": {"type": "string", "maxLength": 200},
-                    "storage_gb": _POS(1e6),
-                    "gpu_memory_gb": _POS(1e5),
-                    "load_seconds": _NONNEG(1e6),
-                    "edge_inference_seconds": _POS(1e6),
-                    "cloud_inference_seconds": _POS(1e6),
+                    "storage_gb": positive(1e6),
+                    "gpu_memory_gb": positive(1e5),
+                    "load_seconds": nonnegative(1e6),
+                    "edge_inference_seconds": positive(1e6),
+                    "cloud_inference_seconds": positive(1e6),
                     "sources": {"type": "object", "additionalProperties": {"type": "string"}},
                 },
             },
@@ -96,12 +85,12 @@ SCHEMA = {
                 "required": ["name", "storage_gb", "gpu_memory_gb", "compute_seconds", "access_delay_seconds",
                              "backhaul_gbps"],
                 "properties": {
-                    "name": _NAME,
-                    "storage_gb": _POS(1e7),
-                    "gpu_memory_gb": _POS(1e6),
-                    "compute_seconds": _POS(1e9),
-                    "access_delay_seconds": _NONNEG(1e6),
-                    "backhaul_gbps": _POS(1e6),
+                    "name": NAME,
+                    "storage_gb": positive(1e7),
+                    "gpu_memory_gb": positive(1e6),
+                    "compute_seconds": positive(1e9),
+                    "access_delay_seconds": nonnegative(1e6),
+                    "backhaul_gbps": positive(1e6),
                     "links": {
                         "type": "array",
                         "maxItems": 100_000,
@@ -109,11 +98,11 @@ SCHEMA = {
                             "type": "object",
                             "additionalProperties": False,
                             "required": ["to", "delay_seconds"],
-                            "properties": {"to": _NAME, "delay_seconds": _NONNEG(1e6)},
+                            "properties": {"to": NAME, "delay_seconds": nonnegative(1e6)},
                         },
                     },
-                    "initial_stored": {"type": "array", "items": _NAME},
-                    "initial_loaded": {"type": "array", "items": _NAME},
+                    "initial_stored": {"type": "array", "items": NAME},
+                    "initial_loaded": {"type": "array", "items": NAME},
                 },
             },
         },
@@ -125,7 +114,7 @@ SCHEMA = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["name", "edge"],
-                "properties": {"name": _NAME, "edge": _NAME},
+                "properties": {"name": NAME, "edge": NAME},
             },
         },
         "demand": {
@@ -136,17 +125,17 @@ SCHEMA = {
                 "additionalProperties": False,
                 "required": ["region", "model", "requests"],
                 "properties": {
-                    "region": _NAME,
-                    "model": _NAME,
+                    "region": NAME,
+                    "model": NAME,
                     "requests": {"type": "array", "minItems": 1,
                                  "items": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}},
                 },
             },
         },
     },
-}
+)
 
-_NAMES = {"type": "array", "items": _NAME}
+_NAMES = {"type": "array", "items": NAME}
 
 #: The ``decisions`` of a solution file (see :func:`solution_to_data`); references are checked after.
 SOLUTION_SCHEMA = {
@@ -161,7 +150,7 @@ SOLUTION_SCHEMA = {
         "routes": {"type": "array", "items": {
             "type": "object", "additionalProperties": False,
             "required": ["region", "model", "slot", "at", "requests"],
-            "properties": {"region": _NAME, "model": _NAME, "at": _NAME,
+            "properties": {"region": NAME, "model": NAME, "at": NAME,
                            "slot": {"type": "integer", "minimum": 0},
                            "requests": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}}}},
     },

@@ -26,6 +26,7 @@ import numpy as np
 from edgeopt.io import InstanceError, content_hash
 from edgeopt.modeling import Model, VarBlock
 from edgeopt.result import Evaluation, Violation
+from edgeopt.schema import NAME, document
 
 KIND = "gap"
 #: None: the sense is per instance (``Instance.sense``); OR-Library has maximisation and minimisation sets.
@@ -42,7 +43,6 @@ TOL = 1e-9
 OBJECTIVE_KEY = {"max": "profit", "min": "cost"}
 
 # -- schema --------------------------------------------------------------------------------------
-_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
 _VALUE = {"type": "number", "minimum": -MAX_VALUE, "maximum": MAX_VALUE}
 _AMOUNT = {"type": "number", "minimum": 0, "maximum": MAX_VALUE}
 
@@ -52,21 +52,10 @@ def _matrix(item: dict) -> dict:
             "items": {"type": "array", "minItems": 1, "maxItems": MAX_JOBS, "items": item}}
 
 
-SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "edgeopt generalized assignment (gap) instance",
-    "description": "x[agent, job] binary; every job to exactly one agent; sum_j resource[i][j] x[i, j] <= "
-                   "capacity[i]; maximise sum profit[i][j] x[i, j] (sense max) or minimise sum cost[i][j] "
-                   "x[i, j] (sense min). Exactly one of profit (max) and cost (min).",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["kind", "format", "name", "sense", "agents", "jobs", "resource", "capacity"],
-    "properties": {
-        "kind": {"const": KIND},
-        "format": {"const": 1},
-        "name": _NAME,
-        "description": {"type": "string", "maxLength": 10_000},
-        "source": {"type": "string", "maxLength": 10_000},
+SCHEMA = document(
+    KIND, "edgeopt generalized assignment (gap) instance",
+    ["sense", "agents", "jobs", "resource", "capacity"],
+    {
         "sense": {"enum": ["max", "min"]},
         "agents": {"type": "integer", "minimum": 1, "maximum": MAX_AGENTS},
         "jobs": {"type": "integer", "minimum": 1, "maximum": MAX_JOBS},
@@ -75,7 +64,10 @@ SCHEMA = {
         "resource": _matrix(_AMOUNT),
         "capacity": {"type": "array", "minItems": 1, "maxItems": MAX_AGENTS, "items": _AMOUNT},
     },
-}
+    description="x[agent, job] binary; every job to exactly one agent; sum_j resource[i][j] x[i, j] <= "
+                "capacity[i]; maximise sum profit[i][j] x[i, j] (sense max) or minimise sum cost[i][j] "
+                "x[i, j] (sense min). Exactly one of profit (max) and cost (min).",
+)
 
 #: The ``decisions`` of a solution file: each job's agent (0-based), -1 for an unassigned job.
 SOLUTION_SCHEMA = {
