@@ -9,6 +9,7 @@
 # to the registry function below (importing a subpackage later would rebind the attribute).
 import edgeopt.solvers as _solver_package  # noqa: F401
 from edgeopt.api import evaluate, solve, solvers, verify
+from edgeopt.compare import compare
 from edgeopt.io import InstanceError, load, load_solution, loads, save, save_solution
 from edgeopt.models import family, family_of
 from edgeopt.result import Evaluation, Result, Status, Violation, relative_gap
@@ -23,3 +24,4 @@ __version__ = "0.1.0"
 __all__ = ["load", "loads", "save", "save_solution", "load_solution", "solve", "evaluate", "verify", "solvers",
            "generate", "family", "family_of", "Result", "Status", "Evaluation", "Violation", "InstanceError",
            "relative_gap"]
+__all__ += ["compare"]

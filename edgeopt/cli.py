@@ -422,6 +422,41 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
+# -- compare ---------------------------------------------------------------------------------------
+def cmd_compare(args) -> int:
+    import importlib.util
+
+    from edgeopt.compare import compare, parse_seeds
+
+    with _user_input():
+        seeds = parse_seeds(args.seeds)
+        if any(s > MAX_SEED for s in seeds):
+            raise ValueError(f"bad seeds spec {args.seeds!r}: seeds go up to {MAX_SEED}")
+        solver_names = [n.strip() for n in args.solvers.split(",")]
+        for name in solver_names:
+            _solver_for(name, [])
+        kwargs = {} if args.reference is None else {"reference": args.reference}
+        df = compare(args.paths, solver_names, seeds=seeds, time_limit=args.time_limit, workers=args.workers,
+                     dask=args.dask, out=args.out, progress=not args.no_progress, report=False, **kwargs)
+    # Outside _user_input: a failure while writing the reports is a fault of the program, not of the input.
+    has_report = importlib.util.find_spec("edgeopt.report") is not None
+    if has_report and args.out is not None:
+        from edgeopt.report import write_reports
+
+        write_reports(df, Path(args.out))
+    if has_report:
+        from edgeopt.report import summary_table
+
+        print(summary_table(df))
+    else:
+        cols = ["instance", "solver", "seed", "status", "objective", "reference_kind", "gap_to_reference",
+                "verified", "wall_seconds"]
+        print(df[cols].to_string(index=False))
+    if args.out is not None:
+        print(f"\nwrote {args.out}/results.csv, {args.out}/results.json and {args.out}/results/")
+    return EXIT_OK
+
+
 # -- the parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from edgeopt.models import FAMILIES
@@ -492,6 +527,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="instance file")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model.mps or model.lp")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("compare", help="run solvers over instances and seeds; gaps to reference values",
+                       description="Run every solver on every instance (files or folders; an OR-Library file gives "
+                                   "one instance per problem) with every seed, in worker processes or on a Dask "
+                                   "cluster; print the table of gaps to the reference values (proven optimum, else "
+                                   "proven bound, else the best solution of the run). With --out, finished runs "
+                                   "are stored at once and a re-run does only the missing ones.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="instance file or folder")
+    p.add_argument("--solvers", required=True, metavar="A,B,C", help="solver names, comma-separated")
+    p.add_argument("--seeds", default="0", metavar="SPEC", help="seeds: N, A-B (inclusive) or N,M,... (default 0)")
+    p.add_argument("--time-limit", type=_positive_seconds, metavar="S", help="time limit per run, in seconds")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_int_at_least(1), metavar="N",
+                       help="local worker processes (default: the number of cores)")
+    where.add_argument("--dask", metavar="ADDRESS", help="run on this Dask scheduler (tcp://host:port)")
+    p.add_argument("--out", metavar="DIR",
+                   help="write results.csv, results.json, one file per finished run, and the reports here")
+    p.add_argument("--reference", metavar="SOLU",
+                   help="reference values (.solu); default: the bundled instances/reference.solu when present")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")
     p.add_argument("kind", metavar="KIND", choices=sorted(FAMILIES), help=f"one of: {', '.join(sorted(FAMILIES))}")
