@@ -454,7 +454,31 @@ def cmd_compare(args) -> int:
         print(df[cols].to_string(index=False))
     if args.out is not None:
         print(f"\nwrote {args.out}/results.csv, {args.out}/results.json and {args.out}/results/")
+    if args.update_reference is not None:
+        _update_reference(df, args.update_reference if isinstance(args.update_reference, str)
+                          else args.reference)
     return EXIT_OK
+
+
+def _update_reference(df, path: str | None) -> None:
+    """Write newly proven optima, better solutions and tighter bounds back, and say what changed."""
+    from edgeopt.compare import DEFAULT_REFERENCE
+    from edgeopt.reference import comment_lines, improve, read_solu, write_solu
+
+    path = Path(path or DEFAULT_REFERENCE)
+    with _user_input():
+        old = read_solu(path) if path.exists() else {}
+        comments = comment_lines(path) if path.exists() else ["# Reference values (MIPLIB .solu style)"]
+    new, changes = improve(old, df)
+    if not changes:
+        print(f"\nreference {path}: nothing to change")
+        return
+    print(f"\nreference {path}:")
+    for line in changes:
+        print(f"  {line}")
+    if new != old:
+        with _user_input():
+            write_solu(path, new, comments)
 
 
 # -- the parser ------------------------------------------------------------------------------------
@@ -547,6 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="SOLU",
                    help="reference values (.solu); default: the bundled instances/reference.solu when present")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--update-reference", nargs="?", const=True, metavar="SOLU",
+                   help="write newly proven optima, better solutions and tighter bounds to SOLU (default: the "
+                        "--reference file, else instances/reference.solu), printing every change")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")

@@ -1,0 +1,57 @@
+"""--update-reference: newly proven optima, better solutions and tighter bounds written back, never silently."""
+from __future__ import annotations
+
+from edgeopt.cli import main
+from edgeopt.reference import Reference, improve, read_solu
+
+from conftest import INSTANCES
+
+
+def row(instance, status, objective, bound=None, sense="min", verified=True):
+    return {"instance": instance, "status": status, "objective": objective, "bound": bound, "sense": sense,
+            "verified": verified}
+
+
+def test_new_optimum_is_recorded_and_said():
+    refs, changes = improve({}, [row("a", "optimal", 10.0, 10.0), row("a", "feasible", 12.0)])
+    assert refs["a"].optimum == 10.0
+    assert changes == ["a: =opt= 10.0 (was nothing)"]
+
+
+def test_conflicting_optimum_is_kept_and_reported():
+    old = {"a": Reference("a", optimum=9.0)}
+    refs, changes = improve(old, [row("a", "optimal", 10.0, 10.0)])
+    assert refs["a"].optimum == 9.0
+    assert len(changes) == 1 and "CONFLICT" in changes[0]
+
+
+def test_better_solution_and_tighter_bound_respect_the_sense():
+    old = {"mn": Reference("mn", best=20.0, bound=10.0), "mx": Reference("mx", best=20.0, bound=30.0)}
+    rows = [row("mn", "time_limit", 18.0, 12.0), row("mn", "feasible", 19.0),
+            row("mx", "time_limit", 22.0, 28.0, sense="max"), row("mx", "feasible", 19.0, sense="max")]
+    refs, changes = improve(old, rows)
+    assert (refs["mn"].best, refs["mn"].bound) == (18.0, 12.0)
+    assert (refs["mx"].best, refs["mx"].bound) == (22.0, 28.0)
+    assert len(changes) == 2
+
+
+def test_worse_values_change_nothing():
+    old = {"mn": Reference("mn", best=20.0, bound=15.0)}
+    refs, changes = improve(old, [row("mn", "time_limit", 25.0, 11.0), row("mn", "feasible", 30.0, verified=False)])
+    assert refs == old and changes == []
+
+
+def test_cli_writes_back_and_says_so(tmp_path, capsys):
+    solu = tmp_path / "ref.solu"
+    solu.write_text("# my references\n=opt= tiny-2 47.22454\n")
+    tiny = str(INSTANCES / "deployment" / "tiny-1.json")
+    args = ["compare", tiny, str(INSTANCES / "deployment" / "tiny-2.json"), "--solvers", "highs", "--workers", "1",
+            "--no-progress", "--reference", str(solu), "--update-reference"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "tiny-1: =opt= 27.099 (was nothing)" in out
+    refs = read_solu(solu)
+    assert refs["tiny-1"].optimum == 27.099 and refs["tiny-2"].optimum == 47.22454
+    assert solu.read_text().startswith("# my references\n")
+    assert main(args) == 0
+    assert "nothing to change" in capsys.readouterr().out
