@@ -55,3 +55,22 @@ def test_cli_writes_back_and_says_so(tmp_path, capsys):
     assert solu.read_text().startswith("# my references\n")
     assert main(args) == 0
     assert "nothing to change" in capsys.readouterr().out
+
+
+def test_cli_compare_writes_every_output_with_hand_checked_gaps(tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "sweep"
+    files = [str(INSTANCES / "deployment" / f"{n}.json") for n in ("tiny-2", "small-2")]
+    assert main(["compare", *files, "--solvers", "highs,cpsat,genetic,greedy", "--workers", "2", "--no-progress",
+                 "--out", str(out)]) == 0
+    for name in ("results.csv", "results.json", "summary.md", "report.html", "performance_profile.png",
+                 "gap_vs_time.png", "gap_per_instance.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    df = pd.read_csv(out / "results.csv")
+    assert len(df) == 8 and set(df["reference_kind"]) == {"opt"}
+    optimum = {"tiny-2": 47.22454, "small-2": 536.041978}  # instances/reference.solu
+    for r in df.itertuples():
+        expected = (r.objective - optimum[r.instance]) / optimum[r.instance]  # minimisation: worse is positive
+        assert abs(r.gap_to_reference - expected) < 1e-12
+    assert "data:image/png;base64" in (out / "report.html").read_text()
