@@ -9,8 +9,9 @@ Every run goes through :func:`edgeopt.solve`, which re-checks the solution with 
 ``verified`` is true when the run did not end in error and the evaluator found its solution feasible.
 
 Reference values (``reference_kind``): the proven optimum of the .solu file (``opt``), else its best
-proven bound (``bound``: the gap then reads "within x% of the bound"), else the best objective any
-verified run of this sweep found for the instance (``best-in-run``, sense-aware), else none (``""``).
+proven bound (``bound``: the gap then reads "within x% of the bound"), else the best solution known:
+the file's ``=best=`` (``best-known``) or the best objective any verified run of this sweep found for the
+instance (``best-in-run``), whichever is better for the sense, else none (``""``).
 Infeasible, errored and timed-out runs stay in the table.
 
 Execution: every task runs in a worker process of a ``pebble.ProcessPool`` (``workers`` processes,
@@ -193,8 +194,15 @@ def add_references(rows: list[dict], references: dict) -> None:
             value, kind = ref.optimum, "opt"
         elif ref is not None and ref.bound is not None:
             value, kind = ref.bound, "bound"
-        elif r["instance_hash"] in best:
-            value, kind = best[r["instance_hash"]], "best-in-run"
+        elif r["instance_hash"] in best or (ref is not None and ref.best is not None):
+            # The best solution known: this sweep's, or the file's =best= when that is better.
+            run_best = best.get(r["instance_hash"])
+            file_best = None if ref is None else ref.best
+            better = (lambda a, b: a >= b) if r["sense"] == "max" else (lambda a, b: a <= b)
+            if file_best is not None and (run_best is None or better(file_best, run_best)):
+                value, kind = file_best, "best-known"
+            else:
+                value, kind = run_best, "best-in-run"
         else:
             value, kind = None, ""
         r["reference"] = value

@@ -74,3 +74,19 @@ def test_cli_compare_writes_every_output_with_hand_checked_gaps(tmp_path, capsys
         expected = (r.objective - optimum[r.instance]) / optimum[r.instance]  # minimisation: worse is positive
         assert abs(r.gap_to_reference - expected) < 1e-12
     assert "data:image/png;base64" in (out / "report.html").read_text()
+
+
+def test_a_files_best_value_is_the_reference_when_it_beats_the_run(tmp_path):
+    import edgeopt
+
+    solu = tmp_path / "ref.solu"
+    solu.write_text("=best= small-2 500.0\n")  # better than anything feasible: the file knows best
+    df = edgeopt.compare([INSTANCES / "deployment" / "small-2.json"], ["greedy"], reference=solu, progress=False,
+                         workers=1, report=False)
+    row = df.iloc[0]
+    assert row["reference_kind"] == "best-known" and row["reference"] == 500.0
+    assert abs(row["gap_to_reference"] - (row["objective"] - 500.0) / 500.0) < 1e-12
+    solu.write_text("=best= small-2 900.0\n")  # worse than the run's: the run's best is the reference
+    df = edgeopt.compare([INSTANCES / "deployment" / "small-2.json"], ["greedy"], reference=solu, progress=False,
+                         workers=1, report=False)
+    assert df.iloc[0]["reference_kind"] == "best-in-run" and df.iloc[0]["gap_to_reference"] == 0.0
