@@ -1,4 +1,4 @@
-"""--update-reference: newly proven optima, better solutions and tighter bounds written back, never silently."""
+"""edgeopt compare from the command line: outputs, resuming after a kill, and --update-reference."""
 from __future__ import annotations
 
 from edgeopt.cli import main
@@ -90,3 +90,36 @@ def test_a_files_best_value_is_the_reference_when_it_beats_the_run(tmp_path):
     df = edgeopt.compare([INSTANCES / "deployment" / "small-2.json"], ["greedy"], reference=solu, progress=False,
                          workers=1, report=False)
     assert df.iloc[0]["reference_kind"] == "best-in-run" and df.iloc[0]["gap_to_reference"] == 0.0
+
+
+def test_a_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
+    """A real interrupt: the sweep's process group is killed part-way, then the same command is re-run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import edgeopt
+
+    out = tmp_path / "sweep"
+    files = [str(INSTANCES / "deployment" / f"{n}.json") for n in ("medium-1", "medium-warm", "small-2")]
+    argv = [*files, "--solvers", "genetic", "--seeds", "0-5", "--workers", "1", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "edgeopt", "compare", *argv], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.is_dir() and len(list(results.glob("*.json"))) >= 2:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    assert 2 <= len(before) < 18, f"the kill must land part-way ({len(before)} of 18 done)"
+
+    df = edgeopt.compare(files, ["genetic"], seeds=range(6), workers=1, out=out, progress=False, report=False)
+    assert len(df) == 18 and set(df["status"]) == {"feasible"}
+    after = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    assert len(after) == 18
+    assert all(after[name] == mtime for name, mtime in before.items()), "a finished run was run again"
