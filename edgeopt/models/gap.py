@@ -15,6 +15,7 @@ A solution is an assignment: an integer array of length ``jobs`` holding each jo
 from __future__ import annotations
 
 import bisect
+import contextlib
 import copy
 import itertools
 import re
@@ -280,7 +281,7 @@ def parse_orlib(text: str, source: str, sense: str | None = None) -> list[Instan
     tokens = _Tokens(text)
     problems: list[tuple[str, str]] = []
     out: list[Instance] = []
-    try:
+    with contextlib.suppress(_Stop):  # _Stop ends the reading; its problem is already recorded
         if tokens.left() == 0:
             problems.append(("", "expected the number of problems, the file is empty"))
             raise _Stop
@@ -317,8 +318,6 @@ def parse_orlib(text: str, source: str, sense: str | None = None) -> list[Instan
             k = tokens.pos
             problems.append((f"line {tokens.line_of(k)}", f"the file declares {count} problem(s) but has more data "
                              f"after the last one, starting with {_shown(tokens.items[k])}"))
-    except _Stop:
-        pass
     if problems:
         raise InstanceError(source, problems)
     return out
