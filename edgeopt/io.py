@@ -9,6 +9,7 @@ first), and whose own checks (names that must exist, lengths that must agree) ru
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -23,6 +24,20 @@ import jsonschema
 FORMAT = 1
 #: Largest instance file read, in bytes; anything larger is refused before parsing.
 MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+class Document:
+    """Base of every family's Instance: ``content`` holds the validated document, ``data`` hands out copies.
+
+    A copy, so that changing what a caller got cannot desynchronise the instance's arrays and hash.
+    """
+
+    content: dict
+
+    @property
+    def data(self) -> dict:
+        """A fresh copy of the instance document."""
+        return copy.deepcopy(self.content)
 
 
 class InstanceError(ValueError):

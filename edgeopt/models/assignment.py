@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from edgeopt.io import InstanceError, content_hash
+from edgeopt.io import Document, InstanceError, content_hash
 from edgeopt.result import Evaluation, Violation
 from edgeopt.schema import NAME, document, nonnegative, positive
 
@@ -71,7 +71,7 @@ SOLUTION_SCHEMA = {
 
 
 @dataclass(frozen=True, eq=False)
-class Instance:
+class Instance(Document):
     """A validated assignment instance. Index order: category ``c``, model ``j``, prompt ``i``."""
 
     name: str
@@ -93,11 +93,6 @@ class Instance:
 
     kind = KIND
     sense = SENSE
-
-    @property
-    def data(self) -> dict:
-        """A fresh copy of the instance document."""
-        return copy.deepcopy(self.content)
 
     @property
     def num_models(self) -> int:

@@ -13,7 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
-from edgeopt.io import InstanceError, content_hash
+from edgeopt.io import Document, InstanceError, content_hash
 from edgeopt.modeling import Model, VarBlock
 from edgeopt.schema import NAME, document, nonnegative, positive
 from edgeopt.result import Evaluation, Violation
@@ -159,7 +159,7 @@ SOLUTION_SCHEMA = {
 
 # -- instance --------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class Instance:
+class Instance(Document):
     """A validated deployment instance. Arrays are read-only; ``data`` is a copy of the file's content.
 
     Index order everywhere: edge ``e``, model ``m``, region ``r``, neighbour pair ``p``, slot ``t``.
@@ -205,11 +205,6 @@ class Instance:
 
     kind = KIND
     sense = SENSE
-
-    @property
-    def data(self) -> dict:
-        """A fresh copy of the instance document: changing it cannot desynchronise the instance."""
-        return copy.deepcopy(self.content)
 
     @property
     def num_edges(self) -> int:

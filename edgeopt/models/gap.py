@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeopt.io import InstanceError, content_hash
+from edgeopt.io import Document, InstanceError, content_hash
 from edgeopt.modeling import Model, VarBlock
 from edgeopt.result import Evaluation, Violation
 from edgeopt.schema import NAME, document
@@ -83,7 +83,7 @@ SOLUTION_SCHEMA = {
 
 # -- instance --------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class Instance:
+class Instance(Document):
     """A validated GAP instance. Arrays are read-only, indexed ``[agent, job]``; ``data`` is a copy of
     the document."""
 
@@ -98,11 +98,6 @@ class Instance:
     capacity: np.ndarray  # (m,)
 
     kind = KIND
-
-    @property
-    def data(self) -> dict:
-        """A fresh copy of the instance document: changing it cannot desynchronise the instance."""
-        return copy.deepcopy(self.content)
 
     @property
     def objective_key(self) -> str:
