@@ -27,7 +27,7 @@ import pyomo
 import scipy
 
 import edgeopt
-from edgeopt.models import deployment
+from edgeopt.families import deployment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyomo_algebraic import build as pyomo_build  # noqa: E402

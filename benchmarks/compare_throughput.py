@@ -16,7 +16,7 @@ import os
 import time
 from pathlib import Path
 
-from edgeopt.compare import TIME_COLUMNS, compare
+from edgeopt.comparison.sweep import TIME_COLUMNS, compare
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCES = [ROOT / "instances" / "deployment" / f"medium-{k}.json" for k in (1, 2, 3)]

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 import edgeopt
-from edgeopt.reference import read_solu
+from edgeopt.comparison.reference import read_solu
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0)
     args = ap.parse_args()
     refs = read_solu(ROOT / "instances" / "reference.solu")
-    names = [s.name for s in edgeopt.solvers() if not s.exact and "deployment" in s.families]
+    names = [s.name for s in edgeopt.solvers() if not s.exact and s.family == "deployment"]
     header = f"{'instance':<15}{'variables':>10}{'reference':>14} {'':<6}" + "".join(f"{n:>26}" for n in names)
     print(header)
     print("-" * len(header))

@@ -1,9 +1,9 @@
-"""The public entry points: solve, evaluate, solvers."""
+"""The public entry points: solve, evaluate, verify, solvers, generate."""
 from __future__ import annotations
 
 import math
 
-from edgeopt.models import family_of
+from edgeopt import registry
 from edgeopt.result import Evaluation, Result, Status
 
 #: Relative tolerance between a solver's own objective and the evaluator's (denominator max(1, |eval|)).
@@ -12,7 +12,7 @@ OBJECTIVE_RTOL = 1e-6
 
 def evaluate(instance, solution) -> Evaluation:
     """The family's evaluator: objective, its parts and every violated constraint, from the decisions."""
-    return family_of(instance).evaluate(instance, solution)
+    return registry.family_of(instance).evaluate(instance, solution)
 
 
 def verify(instance, result: Result) -> Result:
@@ -34,34 +34,44 @@ def verify(instance, result: Result) -> Result:
     return result
 
 
+def get_solver(kind: str, name: str):
+    """The solver registered as ``name`` for the family ``kind``, ready to run here.
+
+    ValueError (naming what exists) for an unknown name, a solver of another family, or a solver whose
+    backend package does not import here (with the import error)."""
+    cls = registry.solver_class(kind, name)
+    error = registry.import_error(cls)
+    if error is not None:
+        raise ValueError(f"solver {name!r} is not available here: {error}")
+    return cls()
+
+
 def solve(instance, solver: str = "highs", *, time_limit: float | None = None, seed: int | None = None,
           **options) -> Result:
     """Solve ``instance`` with the named solver; the result is always re-checked by the evaluator.
 
     If the family's pre-check proves the instance infeasible (e.g. a requested model fits nowhere and
     the cloud is disabled), every solver returns ``infeasible`` with that reason without running.
+    A bad solver name, option or time limit is a ValueError naming it.
     """
-    from edgeopt.solvers import get
-
-    s = get(solver)
-    family = family_of(instance)
-    if family.KIND not in s.families:
-        raise ValueError(f"solver {solver!r} does not solve {family.KIND!r} instances (it solves: "
-                         f"{', '.join(s.families)})")
-    if not s.available():
-        raise ValueError(f"solver {solver!r} is not available: its backend ({getattr(s, 'module', '?')}) "
-                         "does not import here")
-    if time_limit is not None and not (time_limit > 0):
+    s = get_solver(instance.kind, solver)
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
-    reason = family.infeasibility_reason(instance)
+    s.parse_options(options)  # refuse a bad option before anything runs, the pre-check included
+    reason = registry.family_of(instance).infeasibility_reason(instance)
     if reason is not None:
         return Result(status=Status.INFEASIBLE, solver=solver, message=reason, raw_status="edgeopt pre-check")
     result = s.solve(instance, time_limit=time_limit, seed=seed, **options)
     return verify(instance, result)
 
 
-def solvers():
-    """Every registered solver with name, families, exact, gives_bound, available, description."""
-    from edgeopt.solvers import listing
+def solvers(family: str | None = None) -> list[registry.SolverEntry]:
+    """Every registered (family, solver) pair, in a stable order, with availability and the import error."""
+    if family is not None:
+        registry.family(family)
+    return [e for e in registry.entries(check=True) if family is None or e.family == family]
 
-    return listing()
+
+def generate(kind: str, **params):
+    """A seeded, deterministic instance of the family ``kind`` (see each family's ``generate``)."""
+    return registry.family(kind).generate(**params)

@@ -1,4 +1,8 @@
-"""The ``edgeopt`` command line: solve, check, show, solvers, generate, export, schema.
+"""The ``edgeopt`` command line: solve, compare, check, show, solvers, generate, export, schema.
+
+Every command works for every registered family: ``show`` prints the family's ``describe``, ``generate``
+offers the family's generator options, ``export`` writes the MILP of a family that has one and refuses
+the others with a sentence.
 
 Exit codes: 0 a proven or usable answer (optimal, feasible, infeasible, unbounded, or a time limit
 that left a solution; ``check``: the solution is feasible), 1 no answer (solver error, a time limit
@@ -13,13 +17,15 @@ import json
 import math
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import edgeopt
-from edgeopt.io import InstanceError, atomic_output
+from edgeopt import registry
+from edgeopt.document import InstanceError
+from edgeopt.io import atomic_output
 from edgeopt.result import Result, Status
+from edgeopt.text import fields, number, percent, table
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -91,28 +97,6 @@ def _int_at_least(low: int, high: int | None = None):
     return parse
 
 
-# -- small text tables -----------------------------------------------------------------------------
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.10g}"
-
-
-def _gap(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.4g}%"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]], align: str = "") -> str:
-    """Columns padded to their widest cell; ``align`` holds 'l' or 'r' per column (default 'l')."""
-    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    align = align.ljust(len(header), "l")
-    lines = []
-    for row in cells:
-        parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align)]
-        lines.append("  ".join(parts).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 @contextlib.contextmanager
 def _reading(path: str) -> Iterator[None]:
     """Reading an input file: an unreadable file (permissions, a device) is the user's mistake too."""
@@ -145,15 +129,13 @@ def _load(path: str):
 
 
 def _references(path: str | None) -> dict:
-    """Reference values by instance name: the given .solu file, else the bundled one if present."""
-    from edgeopt.reference import read_solu
+    """Reference values by instance name: the given .solu file, else the default one if there is one."""
+    from edgeopt.comparison.reference import default_path, read_solu
 
+    path = path if path is not None else default_path()
     if path is None:
-        bundled = Path(edgeopt.__file__).resolve().parent.parent / "instances" / "reference.solu"
-        if not bundled.is_file():
-            return {}
-        path = str(bundled)
-    with _reading(path):
+        return {}
+    with _reading(str(path)):
         return read_solu(path)
 
 
@@ -175,20 +157,13 @@ def _exit_code(result: Result) -> int:
     return EXIT_NO_ANSWER
 
 
-def _solver_for(name: str, instances: Sequence[tuple[str, object]]):
+def _solver_for(name: str, instances: Sequence[tuple[str, object]]) -> None:
     """Refuse an unknown, unavailable or unsuitable solver before any solving starts."""
-    from edgeopt.solvers import get
-
-    with _user_input():
-        solver = get(name)
-    if not solver.available():
-        raise UserError(f"solver {name!r} is not available here: its backend "
-                        f"({getattr(solver, 'module', '?')}) does not import")
     for path, inst in instances:
-        if inst.kind not in solver.families:
-            raise UserError(f"{path}: solver {name!r} does not solve {inst.kind!r} instances "
-                            f"(it solves: {', '.join(solver.families)})")
-    return solver
+        try:
+            edgeopt.get_solver(inst.kind, name)
+        except ValueError as exc:
+            raise UserError(f"{path}: {exc}" if path else str(exc)) from None
 
 
 def cmd_solve(args) -> int:
@@ -220,7 +195,7 @@ def cmd_solve(args) -> int:
 
     if len(results) == 1 and not several:
         path, inst, result = results[0]
-        print(f"instance    {inst.name} ({path})")
+        print(fields([("instance", f"{inst.name} ({path})")]))
         print(result.summary())
     else:
         # One line per instance: per file for JSON files, per problem (by name) for OR-Library files.
@@ -232,12 +207,12 @@ def cmd_solve(args) -> int:
         header += ["reference", "ref_gap"] if known else []
         rows = []
         for path, inst, r in results:
-            row = [label(path, inst), r.status.value, _num(r.objective), _num(r.bound), _gap(r.gap)]
+            row = [label(path, inst), r.status.value, number(r.objective), number(r.bound), percent(r.gap)]
             if known:
                 ref = known.get(inst.name)
-                row += [_num(ref), _gap(edgeopt.relative_gap(r.objective, ref, inst.sense))]
+                row += [number(ref), percent(edgeopt.relative_gap(r.objective, ref, inst.sense))]
             rows.append(row + [f"{r.build_seconds + r.solve_seconds:.3f} s"])
-        print(_table(header + ["time"], rows, "ll" + "r" * (len(header) - 1)))
+        print(table(header + ["time"], rows, "ll" + "r" * (len(header) - 1)))
         for path, inst, r in results:
             if r.message:
                 print(f"{label(path, inst)}: {r.message}")
@@ -268,16 +243,16 @@ def cmd_check(args) -> int:
         solution = edgeopt.load_solution(args.solution, inst)
         doc = parse_json_text(read_text(args.solution), args.solution)
     ev = edgeopt.evaluate(inst, solution)
-    print(f"instance    {inst.name} ({args.file})")
-    print(f"solution    {args.solution} (solver {doc.get('solver', '?')}, status {doc.get('status', '?')})")
-    print(f"objective   {_num(ev.objective)}")
+    print(fields([("instance", f"{inst.name} ({args.file})"),
+                  ("solution", f"{args.solution} (solver {doc.get('solver', '?')}, status {doc.get('status', '?')})"),
+                  ("objective", number(ev.objective))]))
     recorded = doc.get("objective")
     if isinstance(recorded, (int, float)) and not isinstance(recorded, bool) and math.isfinite(ev.objective):
         if abs(recorded - ev.objective) > OBJECTIVE_RTOL * max(1.0, abs(ev.objective)):
-            print(f"note        the file records objective {_num(recorded)}; the evaluator computes "
-                  f"{_num(ev.objective)}")
+            print(f"note        the file records objective {number(recorded)}; the evaluator computes "
+                  f"{number(ev.objective)}")
     for name, value in ev.parts.items():
-        print(f"  {name:<18}{_num(value)}")
+        print(f"  {name:<18}{number(value)}")
     if ev.feasible:
         print("feasible    yes")
         return EXIT_OK
@@ -288,119 +263,70 @@ def cmd_check(args) -> int:
 
 
 # -- show ------------------------------------------------------------------------------------------
-def _show_gap(inst, path: str) -> None:
-    family = edgeopt.family_of(inst)
-    goal = "maximise profit" if inst.sense == "max" else "minimise cost"
-    print(f"instance    {inst.name} ({path})")
-    print(f"kind        {inst.kind} ({goal})")
-    if inst.content.get("description"):
-        print(f"description {inst.content['description']}")
-    print(f"hash        {inst.hash}")
-    print(f"size        {inst.agents} agents, {inst.jobs} jobs")
-    rows = [(i, f"{inst.capacity[i]:g}", f"{inst.resource[i].min():g}..{inst.resource[i].max():g}",
-             f"{inst.weight[i].min():g}..{inst.weight[i].max():g}") for i in range(inst.agents)]
-    print()
-    print(_table(["agent", "capacity", "resource per job", f"{inst.objective_key} per job"], rows, "rrrr"))
-    mf = family.formulate(inst).model.matrix()
-    print(f"\nMILP        {mf.num_cols} variables ({int(mf.integrality.sum())} integer), {mf.num_rows} rows, "
-          f"{mf.A.nnz} nonzeros")
-    reason = family.infeasibility_reason(inst)
-    if reason is not None:
-        print(f"infeasible  {reason}")
-
-
 def cmd_show(args) -> int:
-    instances, orlib = _load_all(args.file, args.sense)
-    if orlib or instances[0].kind == "gap":
-        for k, inst in enumerate(instances):
-            if k:
-                print()
-            _show_gap(inst, args.file)
-        return EXIT_OK
-    inst = instances[0]
-    family = edgeopt.family_of(inst)
-    d = inst.data
-    demand_per_model = inst.demand.sum(axis=(0, 2))
-    print(f"instance    {inst.name} ({args.file})")
-    print(f"kind        {inst.kind} (minimise)" if inst.sense == "min" else f"kind        {inst.kind} (maximise)")
-    if d.get("description"):
-        print(f"description {d['description']}")
-    print(f"hash        {inst.hash}")
-    print(f"size        {inst.num_edges} edges, {inst.num_models} models, {inst.num_regions} regions, "
-          f"{inst.num_pairs} neighbour routes, {inst.slots} slot(s) of {inst.slot_seconds:g} s")
-    print(f"demand      {int(inst.demand.sum())} requests in {len(d['demand'])} demand entries")
-    cloud = d["cloud"]
-    print("cloud       " + (f"enabled: WAN delay {cloud['wan_delay_seconds']:g} s, {cloud['cost_per_request']:g} "
-                            "per request" if cloud["enabled"] else "disabled"))
-    w = d["weights"]
-    print(f"weights     delay {w['delay_per_second']:g}/s, storage {w['storage_per_gb']:g}/GB, "
-          f"GPU memory {w['gpu_memory_per_gb']:g}/GB, backhaul {w['backhaul_per_gb']:g}/GB")
-
-    print("\nmodels")
-    rows = [(m["name"], m.get("task", "-"), f"{m['storage_gb']:g}", f"{m['gpu_memory_gb']:g}", f"{m['load_seconds']:g}",
-             f"{m['edge_inference_seconds']:g}", f"{m['cloud_inference_seconds']:g}", int(demand_per_model[i]))
-            for i, m in enumerate(d["models"])]
-    print(_table(["name", "task", "storage GB", "GPU GB", "load s", "edge s/req", "cloud s/req", "requests"],
-                 rows, "llrrrrrr"))
-
-    print("\nedges")
-    rows = []
-    for e in d["edges"]:
-        links = ", ".join(link["to"] for link in e.get("links", [])) or "-"
-        rows.append((e["name"], f"{e['storage_gb']:g}", f"{e['gpu_memory_gb']:g}", f"{e['compute_seconds']:g}",
-                     f"{e['access_delay_seconds']:g}", f"{e['backhaul_gbps']:g}", links))
-    print(_table(["name", "storage GB", "GPU GB", "compute s", "access s", "backhaul Gbps", "links"], rows,
-                 "lrrrrrl"))
-    initial = [(e["name"], ", ".join(e.get("initial_stored", [])) or "-", ", ".join(e.get("initial_loaded", [])) or "-")
-               for e in d["edges"] if e.get("initial_stored") or e.get("initial_loaded")]
-    if initial:
-        print("\ninitial state")
-        print(_table(["edge", "stored", "loaded"], initial))
-
-    form = family.formulate(inst)
-    mf = form.model.matrix()
-    print(f"\nMILP        {mf.num_cols} variables ({int(mf.integrality.sum())} integer), {mf.num_rows} rows, "
-          f"{mf.A.nnz} nonzeros")
-    reason = family.infeasibility_reason(inst)
-    if reason is not None:
-        print(f"infeasible  {reason}")
+    instances, _ = _load_all(args.file, args.sense)
+    for k, inst in enumerate(instances):
+        if k:
+            print()
+        print(fields([("instance", f"{inst.name} ({args.file})")]))
+        print(edgeopt.family_of(inst).describe(inst))
     return EXIT_OK
 
 
 # -- solvers ---------------------------------------------------------------------------------------
 def cmd_solvers(args) -> int:
     yes = lambda flag: "yes" if flag else "no"  # noqa: E731
-    rows = [(s.name, ", ".join(s.families), yes(s.exact), yes(s.gives_bound), yes(s.available), s.description)
-            for s in edgeopt.solvers()]
-    print(_table(["name", "families", "exact", "gives_bound", "available", "description"], rows))
+    entries = edgeopt.solvers()
+    print(table(["family", "name", "exact", "gives_bound", "available", "description"],
+                [(e.family, e.name, yes(e.exact), yes(e.gives_bound), yes(e.available), e.description)
+                 for e in entries]))
+    missing = [e for e in entries if not e.available]
+    for e in {e.name: e for e in missing}.values():
+        print(f"{e.name}: not available: {e.import_error}")
     return EXIT_OK
 
 
 # -- generate --------------------------------------------------------------------------------------
 def cmd_generate(args) -> int:
-    from edgeopt.models.deployment import MAX_VARIABLES
-
     _check_output_path(args.output, [])
-    # The generator draws every request count before the loader refuses an absurd size; a lower
-    # bound on the variables (neighbour routes left out) refuses it at once instead.
-    E, R, M, T = args.edges, args.edges * args.regions_per_edge, args.models, args.slots
-    least = (4 * E + 2 * R) * M * T
-    if least > MAX_VARIABLES:
-        raise UserError(f"these parameters describe a model of at least {least:,} variables, more than the limit "
-                        f"of {MAX_VARIABLES:,}; use fewer edges, regions, models or slots")
-    params = dict(edges=args.edges, regions_per_edge=args.regions_per_edge, models=args.models, slots=args.slots,
-                  links_per_edge=args.links_per_edge, slot_seconds=args.slot_seconds, load=args.load,
-                  cloud=not args.no_cloud, seed=args.seed, name=args.name)
+    family = edgeopt.family(args.kind)
+    params = {o.name: getattr(args, o.name) for o in family.generator_options}
     with _user_input():
-        inst = edgeopt.generate(args.kind, **params)
+        inst = edgeopt.generate(args.kind, **params, seed=args.seed, name=args.name)
         edgeopt.save(inst, args.output)
     print(f"wrote {args.output}: {inst!r}")
     return EXIT_OK
 
 
+def _generator_arguments(p: argparse.ArgumentParser, family: registry.Family) -> None:
+    """One option per parameter of the family's generator, then --seed, --name and -o."""
+    for o in family.generator_options:
+        flag = "--" + o.name.replace("_", "-")
+        default = f" (default {o.default})" if o.default is not None else ""
+        if o.flag:
+            p.add_argument(flag, dest=o.name, action=argparse.BooleanOptionalAction, default=o.default,
+                           help=o.help)
+        else:
+            p.add_argument(flag, dest=o.name, type=_argument_type(o.parse), default=o.default, metavar=o.metavar,
+                           help=o.help + default)
+    p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--name", help="instance name (default: one built from the parameters)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="instance file to write")
+
+
+def _argument_type(parse):
+    """A generator option's parser as an argparse type: its ValueError becomes a usage message."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
+
+
 # -- export ----------------------------------------------------------------------------------------
 def cmd_export(args) -> int:
-    from edgeopt.solvers.highs import export
+    from edgeopt.backends.highs import export
 
     out = Path(args.output)
     if out.suffix.lower() not in (".mps", ".lp"):
@@ -408,6 +334,8 @@ def cmd_export(args) -> int:
     _check_output_path(args.output, [args.file])
     inst = _load(args.file)
     with _user_input():
+        if not edgeopt.family_of(inst).has_formulation:
+            export(inst, args.output)  # refuses with the sentence that says why, before any file exists
         with atomic_output(out) as tmp:
             export(inst, str(tmp))
     print(f"wrote {args.output}")
@@ -418,40 +346,31 @@ def cmd_export(args) -> int:
 def cmd_schema(args) -> int:
     with _user_input():
         family = edgeopt.family(args.kind)
-    print(json.dumps(family.SCHEMA, indent=2))
+    print(json.dumps(family.schema, indent=2))
     return EXIT_OK
 
 
 # -- compare ---------------------------------------------------------------------------------------
 def cmd_compare(args) -> int:
-    import importlib.util
-
-    from edgeopt.compare import compare, parse_seeds
+    from edgeopt.comparison.html import write_reports
+    from edgeopt.comparison.sweep import parse_seeds
+    from edgeopt.comparison.tables import summary_table
 
     with _user_input():
         seeds = parse_seeds(args.seeds)
         if any(s > MAX_SEED for s in seeds):
             raise ValueError(f"bad seeds spec {args.seeds!r}: seeds go up to {MAX_SEED}")
         solver_names = [n.strip() for n in args.solvers.split(",")]
-        for name in solver_names:
-            _solver_for(name, [])
+        unknown = [n for n in solver_names if n not in registry.all_names()]
+        if unknown:
+            raise ValueError(f"unknown solver {unknown[0]!r}; known: {', '.join(registry.all_names())}")
         kwargs = {} if args.reference is None else {"reference": args.reference}
-        df = compare(args.paths, solver_names, seeds=seeds, time_limit=args.time_limit, workers=args.workers,
-                     dask=args.dask, out=args.out, progress=not args.no_progress, report=False, **kwargs)
+        df = edgeopt.compare(args.paths, solver_names, seeds=seeds, time_limit=args.time_limit, workers=args.workers,
+                             dask=args.dask, out=args.out, progress=not args.no_progress, report=False, **kwargs)
     # Outside _user_input: a failure while writing the reports is a fault of the program, not of the input.
-    has_report = importlib.util.find_spec("edgeopt.report") is not None
-    if has_report and args.out is not None:
-        from edgeopt.report import write_reports
-
+    if args.out is not None:
         write_reports(df, Path(args.out))
-    if has_report:
-        from edgeopt.report import summary_table
-
-        print(summary_table(df))
-    else:
-        cols = ["instance", "solver", "seed", "status", "objective", "reference_kind", "gap_to_reference",
-                "verified", "wall_seconds"]
-        print(df[cols].to_string(index=False))
+    print(summary_table(df))
     if args.out is not None:
         print(f"\nwrote {args.out}/results.csv, {args.out}/results.json and {args.out}/results/")
     if args.update_reference is not None:
@@ -462,10 +381,9 @@ def cmd_compare(args) -> int:
 
 def _update_reference(df, path: str | None) -> None:
     """Write newly proven optima, better solutions and tighter bounds back, and say what changed."""
-    from edgeopt.compare import DEFAULT_REFERENCE
-    from edgeopt.reference import comment_lines, improve, read_solu, write_solu
+    from edgeopt.comparison.reference import BUNDLED, comment_lines, default_path, improve, read_solu, write_solu
 
-    path = Path(path or DEFAULT_REFERENCE)
+    path = Path(path or default_path() or BUNDLED)
     with _user_input():
         old = read_solu(path) if path.exists() else {}
         comments = comment_lines(path) if path.exists() else ["# Reference values (MIPLIB .solu style)"]
@@ -483,8 +401,7 @@ def _update_reference(df, path: str | None) -> None:
 
 # -- the parser ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    from edgeopt.models import FAMILIES
-
+    kinds = sorted(registry.FAMILIES)
     parser = argparse.ArgumentParser(
         prog="edgeopt",
         description="Optimization models and solvers for serving generative AI at the edge.",
@@ -527,25 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="write a seeded, generated instance")
     gen = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    g = gen.add_parser("deployment", help="edge model deployment",
-                       description="A deployment instance built from the catalog of real generative models.")
-    g.add_argument("--edges", type=_int_at_least(1), default=3, metavar="N", help="edge servers (default 3)")
-    g.add_argument("--regions-per-edge", type=_int_at_least(1), default=2, metavar="N",
-                   help="user regions per edge (default 2)")
-    g.add_argument("--models", type=_int_at_least(1), default=4, metavar="N",
-                   help="generative models drawn from the catalog (default 4)")
-    g.add_argument("--slots", type=_int_at_least(1), default=2, metavar="N", help="time slots (default 2)")
-    g.add_argument("--links-per-edge", type=_int_at_least(0), default=2, metavar="N",
-                   help="links per edge; a ring links every edge to two neighbours (default 2)")
-    g.add_argument("--slot-seconds", type=_positive_seconds, default=60.0, metavar="S",
-                   help="length of a slot in seconds (default 60)")
-    g.add_argument("--load", type=_positive("a number"), default=1.0, metavar="X",
-                   help="demand scale; 1.0 asks about what the edges' GPUs can serve (default 1.0)")
-    g.add_argument("--no-cloud", action="store_true", help="disable the cloud (every request served at an edge)")
-    g.add_argument("--seed", type=_int_at_least(0), default=0, metavar="N", help="random seed (default 0)")
-    g.add_argument("--name", help="instance name (default: one built from the parameters)")
-    g.add_argument("-o", "--output", required=True, metavar="FILE", help="instance file to write")
-    g.set_defaults(func=cmd_generate)
+    for kind, family in sorted(registry.FAMILIES.items()):
+        g = gen.add_parser(kind, help=family.title, description=f"A seeded {kind} instance: {family.title}.")
+        _generator_arguments(g, family)
+        g.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("export", help="write an instance's MILP as MPS or LP (through HiGHS)")
     p.add_argument("file", metavar="FILE", help="instance file")
@@ -577,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")
-    p.add_argument("kind", metavar="KIND", choices=sorted(FAMILIES), help=f"one of: {', '.join(sorted(FAMILIES))}")
+    p.add_argument("kind", metavar="KIND", choices=kinds, help=f"one of: {', '.join(kinds)}")
     p.set_defaults(func=cmd_schema)
     return parser
 

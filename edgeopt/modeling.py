@@ -3,7 +3,7 @@
 A family's ``formulate()`` builds a :class:`Model` from whole arrays: blocks of variables with a
 shape (``stored[edge, model, slot]``), and linear rows whose coefficients are added as broadcast
 arrays of (row id, column id, coefficient). No Python loop runs per variable or per nonzero. The
-Model knows no backend; each backend in :mod:`edgeopt.solvers` reads :meth:`Model.matrix`.
+Model knows no backend; each backend in :mod:`edgeopt.backends` reads :meth:`Model.matrix`.
 
     m = Model("demo", sense="min")
     x = m.add_variables("x", (3, 4), ub=1, integer=True)
@@ -211,3 +211,10 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, sense={self.sense!r}, cols={self.num_cols}, rows={self.num_rows})"
+
+
+def size_line(model: Model) -> str:
+    """``N variables (K integer), R rows, Z nonzeros``: a model's size in one line."""
+    mf = model.matrix()
+    return (f"{mf.num_cols} variables ({int(mf.integrality.sum())} integer), {mf.num_rows} rows, "
+            f"{mf.A.nnz} nonzeros")

@@ -8,38 +8,32 @@ from __future__ import annotations
 import os
 import time
 
+from edgeopt.registry import SOLVERS, register_solver
 from edgeopt.result import Result, Status
-from edgeopt.solvers import REGISTRY, register
+from edgeopt.solver import Solver
 
 SLEEP_SECONDS = 60.0
 
 
-class _TestSolver:
-    families = ("deployment",)
-    exact = False
-    gives_bound = False
-
-    def available(self) -> bool:
-        return True
-
-
-class Sleepy(_TestSolver):
+class Sleepy(Solver):
     name = "sleepy"
+    family = "deployment"
     description = "test only: sleeps far past any time limit"
 
-    def solve(self, instance, *, time_limit=None, seed=None, **options) -> Result:
+    def run(self, instance, options, *, time_limit, seed, started) -> Result:
         time.sleep(SLEEP_SECONDS)
         return Result(status=Status.TIME_LIMIT, solver=self.name, message="slept")
 
 
-class Crashy(_TestSolver):
+class Crashy(Solver):
     name = "crashy"
+    family = "deployment"
     description = "test only: its process dies while solving"
 
-    def solve(self, instance, *, time_limit=None, seed=None, **options) -> Result:
+    def run(self, instance, options, *, time_limit, seed, started) -> Result:
         os._exit(3)
 
 
-for _solver in (Sleepy(), Crashy()):
-    if _solver.name not in REGISTRY:
-        register(_solver)
+for _solver in (Sleepy, Crashy):
+    if (_solver.family, _solver.name) not in SOLVERS:
+        register_solver(_solver)

@@ -10,8 +10,8 @@ import pytest
 
 import edgeopt
 from edgeopt.cli import main
-from edgeopt.models import assignment as fam
-from edgeopt.solvers import assign_exact
+from edgeopt.families import assignment as fam
+from edgeopt.families.assignment.solvers import exact as assign_exact
 
 
 def brute_force(inst) -> float:

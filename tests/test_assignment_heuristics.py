@@ -11,10 +11,9 @@ import pytest
 
 import edgeopt
 from edgeopt.io import instance_from_data
-from edgeopt.models import assignment as fam
+from edgeopt.families import assignment as fam
 from edgeopt.result import Status
-from edgeopt.solvers import assign_heuristics as ah
-from edgeopt.solvers import get
+from edgeopt.families.assignment.solvers import heuristics as ah
 
 HEURISTICS = ("prob-anneal", "direct-assign", "random-assign", "equal-alloc", "optimal-step")
 ANNEALING = ("prob-anneal", "random-assign", "equal-alloc")
@@ -57,10 +56,9 @@ def _limit(opt: float) -> float:
 # -- the solvers ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("solver", HEURISTICS)
 def test_registered_as_heuristic(solver):
-    s = get(solver)
-    assert s.name == solver and s.families == ("assignment",)
-    assert s.exact is False and s.gives_bound is False and s.available() is True and s.description
-    assert solver in {info.name for info in edgeopt.solvers()}
+    s = {e.name: e for e in edgeopt.solvers("assignment")}[solver]
+    assert s.name == solver and s.family == "assignment"
+    assert s.exact is False and s.gives_bound is False and s.available is True and s.description
 
 
 @pytest.mark.parametrize("name", GENERATED)

@@ -4,15 +4,15 @@ from __future__ import annotations
 import pytest
 
 import edgeopt
-from edgeopt.reference import read_solu
+from edgeopt.comparison.reference import read_solu
 
 from conftest import INSTANCES
 
 FILES = sorted((INSTANCES / "deployment").glob("*.json"))
 ASSIGNMENT_FILES = sorted((INSTANCES / "assignment").glob("*.json"))
 REFERENCE = read_solu(INSTANCES / "reference.solu")
-EXACT = [s.name for s in edgeopt.solvers() if s.exact and "deployment" in s.families]
-HEURISTICS = [s.name for s in edgeopt.solvers() if not s.exact and "deployment" in s.families]
+EXACT = [s.name for s in edgeopt.solvers() if s.exact and s.family == "deployment"]
+HEURISTICS = [s.name for s in edgeopt.solvers() if not s.exact and s.family == "deployment"]
 #: Instances every exact backend must prove within the test's time limit (HiGHS needs under a second).
 AGREEMENT_MAX_VARIABLES = 13_000
 

@@ -10,7 +10,7 @@ import pytest
 
 import edgeopt
 from edgeopt.cli import main
-from edgeopt.models import deployment
+from edgeopt.families import deployment
 from edgeopt.result import Result, Status
 
 PARAMS = dict(edges=2, regions_per_edge=2, models=3, slots=2, seed=5)
@@ -235,14 +235,14 @@ def test_solvers_lists_every_registered_solver(capsys):
     code, out, err = run(capsys, "solvers")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split()[:5] == ["name", "families", "exact", "gives_bound", "available"]
-    listed = {line.split()[0]: line for line in lines[2:]}
+    assert lines[0].split()[:5] == ["family", "name", "exact", "gives_bound", "available"]
+    listed = {tuple(line.split()[:2]): line for line in lines[2:]}
     for s in edgeopt.solvers():
-        assert s.name in listed
-        assert s.description in listed[s.name]
-    families = ", ".join(next(s for s in edgeopt.solvers() if s.name == "highs").families)
-    assert "deployment" in families and "gap" in families
-    assert listed["highs"].split(families, 1)[1].split()[:3] == ["yes", "yes", "yes"]
+        assert (s.family, s.name) in listed
+        assert s.description in listed[(s.family, s.name)]
+    for family in ("deployment", "gap"):
+        assert listed[(family, "highs")].split()[2:5] == ["yes", "yes", "yes"]
+    assert ("assignment", "highs") not in listed  # no formulation, no MILP backend
 
 
 def test_generate_writes_the_same_instance_as_the_api(capsys, tmp_path):
@@ -314,8 +314,8 @@ def test_version_and_usage(capsys):
 def test_python_dash_m_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "edgeopt", "solvers"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0].startswith("name")
-    assert any(line.split()[0] == "highs" for line in proc.stdout.splitlines()[2:])
+    assert proc.stdout.splitlines()[0].startswith("family")
+    assert any(line.split()[1] == "highs" for line in proc.stdout.splitlines()[2:])
 
 
 # -- OR-Library GAP files ----------------------------------------------------------------------------

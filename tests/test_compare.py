@@ -10,7 +10,7 @@ import pytest
 
 import edgeopt
 from edgeopt.cli import main
-from edgeopt.compare import COLUMNS, TIME_COLUMNS, compare, parse_seeds
+from edgeopt.comparison.sweep import COLUMNS, TIME_COLUMNS, compare, parse_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "instances" / "deployment"
@@ -45,10 +45,10 @@ def test_solvers():
     import sleepy_solver  # noqa: F401 - importing registers them
 
     yield "sleepy_solver"
-    from edgeopt.solvers import REGISTRY
+    from edgeopt.registry import SOLVERS
 
     for name in ("sleepy", "crashy"):
-        REGISTRY.pop(name, None)
+        SOLVERS.pop(("deployment", name), None)
     sys.modules.pop("sleepy_solver", None)
 
 
@@ -229,7 +229,7 @@ def test_cli_compare_bad_input(argv, message, capsys):
 
 
 def test_time_limit_is_part_of_the_key():
-    from edgeopt.compare import task_key
+    from edgeopt.comparison.sweep import task_key
 
     keys = {task_key("sha256:x", "greedy", 0, None, "{}"), task_key("sha256:x", "greedy", 0, 5.0, "{}"),
             task_key("sha256:x", "greedy", 1, None, "{}"), task_key("sha256:x", "random", 0, None, "{}"),

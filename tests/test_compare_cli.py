@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from edgeopt.cli import main
-from edgeopt.reference import Reference, improve, read_solu
+from edgeopt.comparison.reference import Reference, improve, read_solu
 
 from conftest import INSTANCES
 

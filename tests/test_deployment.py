@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import edgeopt
+import edgeopt.document
 from edgeopt.io import instance_from_data
-from edgeopt.models import deployment as dep
+from edgeopt.families import deployment as dep
 
 from bruteforce import brute_force
 
@@ -46,7 +47,7 @@ def tiny_instances():
 TINY = tiny_instances()
 
 
-EXACT = [s.name for s in edgeopt.solvers() if s.exact and "deployment" in s.families]
+EXACT = [s.name for s in edgeopt.solvers() if s.exact and s.family == "deployment"]
 BRUTE = {name: brute_force(inst) for name, inst in TINY.items()}
 
 
@@ -225,7 +226,7 @@ def test_instance_arrays_are_read_only(medium):
     doc = inst.data
     doc["edges"][0]["gpu_memory_gb"] = 1.0
     assert inst.data["edges"][0]["gpu_memory_gb"] != 1.0
-    assert edgeopt.io.content_hash(inst.data) == inst.hash
+    assert edgeopt.document.content_hash(inst.data) == inst.hash
 
 
 def test_initial_state_saves_switching(instances_dir):

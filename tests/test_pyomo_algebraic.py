@@ -18,7 +18,7 @@ from pyomo.repn import generate_standard_repn
 
 import edgeopt
 from edgeopt.io import instance_from_data
-from edgeopt.models import deployment as dep
+from edgeopt.families import deployment as dep
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from pyomo_algebraic import build  # noqa: E402

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edgeopt import report
+from edgeopt.comparison import html, plots, tables
 
 NAN = math.nan
 COLUMNS = ["instance", "family", "sense", "instance_hash", "path", "solver", "seed", "status", "objective",
@@ -60,17 +60,17 @@ def sgm(times):
 
 
 def test_total_seconds_charges_unsolved_runs_their_time_limit(runs):
-    seconds = report.total_seconds(runs)
+    seconds = tables.total_seconds(runs)
     # alpha/genetic errored after 0.1 s; gamma/highs proved infeasible in 0.3 s: both charged 10 s.
     assert seconds[2] == 10.0 and seconds[8] == 10.0
     assert seconds[7] == 10.5  # already past the limit: its own time
     assert seconds[0] == 2.0 and seconds[11] == 1.0
     no_wall = runs.assign(wall_seconds=NAN)
-    assert report.total_seconds(no_wall)[0] == pytest.approx(0.5 + 1.0)
+    assert tables.total_seconds(no_wall)[0] == pytest.approx(0.5 + 1.0)
 
 
 def test_solver_summary_matches_hand_computed_values(runs):
-    summary = report.solver_summary(runs).set_index("solver")
+    summary = tables.solver_summary(runs).set_index("solver")
     assert list(summary.index) == ["genetic", "greedy", "highs"]
     expected = {
         # runs, solved, optimal, failures, gaps of runs with one, charged seconds
@@ -89,24 +89,24 @@ def test_solver_summary_matches_hand_computed_values(runs):
 
 
 def test_failures_follow_the_rules(runs):
-    failed = report.failure_mask(runs)
+    failed = tables.failure_mask(runs)
     assert list(runs.index[failed]) == [2, 7, 12]  # error, time limit without solution, wrong infeasible
     with_incumbent = runs.copy()
     with_incumbent.loc[7, ["objective", "gap_to_reference"]] = [150.0, 0.25]
-    assert not report.failure_mask(with_incumbent)[7]  # a time limit with a solution is not a failure
+    assert not tables.failure_mask(with_incumbent)[7]  # a time limit with a solution is not a failure
     unconfirmed = runs.copy()
     unconfirmed.loc[1, "verified"] = False
-    assert report.failure_mask(unconfirmed)[1] and not report.solved_mask(unconfirmed)[1]
+    assert tables.failure_mask(unconfirmed)[1] and not tables.solved_mask(unconfirmed)[1]
 
 
 def test_shifted_geometric_mean():
-    assert report.shifted_geometric_mean([0.0, 0.0]) == pytest.approx(0.0)
-    assert report.shifted_geometric_mean([1.0, 7.0]) == pytest.approx(3.0)  # sqrt(2 * 8) - 1
-    assert math.isnan(report.shifted_geometric_mean([]))
+    assert tables.shifted_geometric_mean([0.0, 0.0]) == pytest.approx(0.0)
+    assert tables.shifted_geometric_mean([1.0, 7.0]) == pytest.approx(3.0)  # sqrt(2 * 8) - 1
+    assert math.isnan(tables.shifted_geometric_mean([]))
 
 
 def test_performance_profile_matches_hand_computed_ratios(runs):
-    profile = report.performance_profile(runs)
+    profile = plots.performance_profile(runs)
     # Problems (instance, seed): alpha/0, alpha/1, beta/0, gamma/0, delta/0.
     # Fastest solver: greedy 0.5, greedy 1.0, greedy 0.2, none, highs 1.0.
     # Ratios: highs 4, 4, 50, inf, 1; greedy 1, 1, 1, inf, inf; genetic inf (error), inf (no row),
@@ -126,13 +126,13 @@ def test_performance_profile_matches_hand_computed_ratios(runs):
 
 def test_performance_profile_when_nothing_is_solved(runs):
     nothing = runs[runs["instance"] == "gamma"]
-    profile = report.performance_profile(nothing)
+    profile = plots.performance_profile(nothing)
     for taus, fractions in profile.values():
         assert taus.size == 0 and fractions.size == 0
 
 
 def test_summary_table_shows_every_run(runs):
-    table = report.summary_table(runs)
+    table = tables.summary_table(runs)
     lines = table.splitlines()
     assert len(lines) == 1 + len(runs)
     rows = [line.split() for line in lines[1:]]
@@ -152,7 +152,7 @@ def test_summary_table_shows_every_run(runs):
 
 
 def test_summary_markdown_states_the_shift(runs):
-    text = report.summary_markdown(runs)
+    text = tables.summary_markdown(runs)
     assert "shift 1 s" in text
     highs = next(line for line in text.splitlines() if line.startswith("| highs "))
     cells = [c.strip() for c in highs.strip("|").split("|")]
@@ -162,9 +162,9 @@ def test_summary_markdown_states_the_shift(runs):
 
 
 def test_write_reports_writes_a_self_contained_html(runs, tmp_path):
-    paths = report.write_reports(runs, tmp_path / "out")
+    paths = html.write_reports(runs, tmp_path / "out")
     names = sorted(p.name for p in paths)
-    assert names == sorted(["summary.md", "report.html", *report.PLOT_FILES.values()])
+    assert names == sorted(["summary.md", "report.html", *plots.PLOT_FILES.values()])
     for p in paths:
         assert p.is_file() and p.stat().st_size > 0
         if p.suffix == ".png":
@@ -184,30 +184,30 @@ def test_write_reports_writes_a_self_contained_html(runs, tmp_path):
 def test_html_escapes_solver_names_and_messages(runs, tmp_path):
     hostile = runs.copy()
     hostile.loc[2, "message"] = "<script>alert(1)</script>"
-    page = report.report_html(hostile, {})
+    page = html.report_html(hostile, {})
     assert "<script>" not in page and "&lt;script&gt;" in page
 
 
 def test_plots_are_deterministic(runs, tmp_path):
-    first = report.write_reports(runs, tmp_path / "a")
-    second = report.write_reports(runs, tmp_path / "b")
+    first = html.write_reports(runs, tmp_path / "a")
+    second = html.write_reports(runs, tmp_path / "b")
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_solver_colours_do_not_depend_on_row_order(runs):
-    assert report.solver_styles(["highs", "greedy"]) == report.solver_styles(["greedy", "highs"])
+    assert plots.solver_styles(["highs", "greedy"]) == plots.solver_styles(["greedy", "highs"])
     shuffled = runs.sample(frac=1.0, random_state=0)
-    assert report.summary_table(shuffled) == report.summary_table(runs)
+    assert tables.summary_table(shuffled) == tables.summary_table(runs)
 
 
 def test_plots_take_names_literally_and_survive_all_failures(runs, tmp_path):
     odd = runs.replace({"instance": {"alpha": "cost $5 and $x^"}, "solver": {"greedy": "_greedy"}})
-    assert len(report.write_reports(odd, tmp_path / "odd")) == 5
+    assert len(html.write_reports(odd, tmp_path / "odd")) == 5
     only_failures = runs.loc[[2, 7, 12]]
-    paths = report.write_reports(only_failures, tmp_path / "failures")
+    paths = html.write_reports(only_failures, tmp_path / "failures")
     page = paths[-1].read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 3
-    summary = report.solver_summary(only_failures).set_index("solver")
+    summary = tables.solver_summary(only_failures).set_index("solver")
     assert summary["solved"].sum() == 0 and summary["failures"].sum() == 3
     assert summary["mean_gap"].isna().all()

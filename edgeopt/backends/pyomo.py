@@ -1,0 +1,183 @@
+"""Pyomo: the matrix form as a Pyomo ConcreteModel, solved with Pyomo's APPSI HiGHS interface.
+
+:func:`to_pyomo` hands the ConcreteModel to users who want to keep working in Pyomo (add a constraint,
+write it with Pyomo's writers, solve it with another Pyomo solver):
+
+    model, form = to_pyomo(instance)
+    model.x[j]          # column j of the matrix form; form.model.column_names()[j] names it
+    model.rows[i]       # row i, built from the CSR row as one LinearExpression
+    model.objective
+
+The solver is ``pyomo.contrib.appsi.solvers.Highs``, the class Pyomo registers as ``appsi_highs``
+(``SolverFactory('appsi_highs')`` wraps it in Pyomo's legacy interface); the APPSI interface itself
+is used for its results: termination condition, best bound and a solution loader.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgeopt import registry
+from edgeopt.backends.highs import check_highs_options
+from edgeopt.backends.milp import MILPSolver, Outcome, settle_infeasible_or_unbounded
+from edgeopt.modeling import MatrixForm
+from edgeopt.registry import register_backend
+from edgeopt.result import Status
+from edgeopt.solver import Options, require
+
+
+def _bound(v: float):
+    return float(v) if math.isfinite(v) else None
+
+
+def build(mf: MatrixForm, name: str = "edgeopt"):
+    """A ConcreteModel of ``mf``: ``x[0..n-1]`` with bounds and domain, ``rows[0..m-1]``, ``objective``.
+
+    Each row is one :class:`~pyomo.core.expr.numeric_expr.LinearExpression` built from its CSR slice,
+    which skips Pyomo's operator overloading (no intermediate sum expressions).
+    """
+    import pyomo.environ as pe
+    from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+
+    n = mf.num_cols
+    model = pe.ConcreteModel(name=name)
+    col_lo = [_bound(v) for v in mf.col_lo.tolist()]
+    col_hi = [_bound(v) for v in mf.col_hi.tolist()]
+    integer = mf.integrality.tolist()
+    model.x = pe.Var(range(n), domain=lambda m, j: pe.Integers if integer[j] else pe.Reals,
+                     bounds=lambda m, j: (col_lo[j], col_hi[j]))
+    xs = [model.x[j] for j in range(n)]
+
+    A = mf.A.tocsr()
+    A.sort_indices()
+    ptr = A.indptr.tolist()
+    # A LinearExpression may hold a bare variable as a term with coefficient 1, which saves building a
+    # MonomialTermExpression for most terms of assignment-style rows.
+    terms = [xs[j] if v == 1.0 else MonomialTermExpression((v, xs[j]))
+             for j, v in zip(A.indices.tolist(), A.data.tolist())]
+    row_lo = [_bound(v) for v in mf.row_lo.tolist()]
+    row_hi = [_bound(v) for v in mf.row_hi.tolist()]
+
+    def row(m, i):
+        s, e = ptr[i], ptr[i + 1]
+        lo, hi = row_lo[i], row_hi[i]
+        if s == e:
+            if (lo is None or lo <= 0.0) and (hi is None or hi >= 0.0):
+                return pe.Constraint.Skip
+            # A row with no terms whose bounds exclude 0 makes the model infeasible. Pyomo refuses a
+            # constant constraint, so the row keeps one explicit zero term and the solver proves it.
+            body = LinearExpression(constant=0.0, linear_coefs=[0.0], linear_vars=[xs[0]])
+        else:
+            body = LinearExpression(args=terms[s:e])
+        if lo is not None and lo == hi:
+            return body == lo
+        return (lo, body, hi)
+
+    model.rows = pe.Constraint(range(mf.num_rows), rule=row)
+    nz = np.flatnonzero(mf.c)
+    sense = pe.minimize if mf.sense == "min" else pe.maximize
+    model.objective = pe.Objective(expr=LinearExpression(
+        constant=float(mf.offset), linear_coefs=mf.c[nz].tolist(), linear_vars=[xs[j] for j in nz.tolist()]),
+        sense=sense)
+    return model
+
+
+def to_pyomo(instance):
+    """The instance's MILP as a Pyomo ConcreteModel, with the Formulation that decodes its ``x`` values.
+
+    ``form.decode([model.x[j].value for j in range(len(model.x))])`` turns a Pyomo solution into the
+    family's Solution, which ``edgeopt.evaluate`` checks.
+    """
+    form = registry.family_of(instance).formulate(instance)
+    return build(form.model.matrix(), form.model.name), form
+
+
+@dataclass(frozen=True)
+class PyomoOptions(Options):
+    mip_abs_gap: float = 1e-9
+    #: Any further HiGHS option by its HiGHS name, handed to appsi_highs (checked by HiGHS first).
+    highs: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        require(self.mip_abs_gap >= 0, "mip_abs_gap", ">= 0", self.mip_abs_gap)
+
+
+@register_backend
+class PyomoSolver(MILPSolver):
+    """Pyomo ConcreteModel built from the arrays, solved by APPSI HiGHS (mip_rel_gap 0, mip_abs_gap 1e-9)."""
+
+    name = "pyomo"
+    requires = ("pyomo.contrib.appsi.solvers", "highspy")
+    description = "Pyomo model from the arrays, solved with appsi_highs (exact; mip_rel_gap 0)"
+    Options = PyomoOptions
+
+    @classmethod
+    def probe(cls) -> str | None:
+        from pyomo.contrib.appsi.solvers import Highs
+
+        return None if Highs().available() else "pyomo's appsi_highs reports HiGHS unavailable"
+
+    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
+        from pyomo.contrib.appsi.base import TerminationCondition as TC
+        from pyomo.contrib.appsi.solvers import Highs
+
+        # APPSI passes HiGHS options on without checking what HiGHS answers, so they are checked first.
+        check_highs_options(options.highs)
+        started = time.perf_counter()
+        pm = build(mf, getattr(model, "name", "edgeopt"))
+        opt = Highs(only_child_vars=True)  # every declared x[j] becomes a HiGHS column, used or not
+        opt.config.load_solution = False
+        opt.config.mip_gap = 0.0
+        if time_limit is not None:
+            opt.config.time_limit = float(time_limit)
+        highs_options = {"output_flag": False, "threads": 1, "mip_abs_gap": float(options.mip_abs_gap)}
+        if seed is not None:
+            highs_options["random_seed"] = int(seed) % (2 ** 31)
+        highs_options.update(options.highs)
+        opt.highs_options = highs_options
+
+        def rerun(left):
+            opt.highs_options = {**highs_options, "presolve": "off"}
+            if left is not None:
+                opt.config.time_limit = left
+            return opt.solve(pm)
+
+        try:
+            results = opt.solve(pm)
+            results = settle_infeasible_or_unbounded(results.termination_condition == TC.infeasibleOrUnbounded,
+                                                     rerun, started, time_limit) or results
+        except Exception as exc:  # APPSI raises plain exceptions for rejected options or models
+            return Outcome(Status.ERROR, "solve error", message=f"Pyomo/appsi_highs failed: {exc}")
+        return _outcome(results, pm, mf)
+
+
+def _outcome(results, pm, mf: MatrixForm) -> Outcome:
+    """APPSI's results in edgeopt's terms (its termination condition mapped through a local table)."""
+    from pyomo.contrib.appsi.base import TerminationCondition as TC
+
+    tc = results.termination_condition
+    raw = tc.name
+    x = obj = None
+    if results.best_feasible_objective is not None:
+        values = results.solution_loader.get_primals()
+        x = np.array([values[pm.x[j]] for j in range(mf.num_cols)], dtype=float)
+        obj = float(results.best_feasible_objective)
+    bound = results.best_objective_bound
+    bound = float(bound) if bound is not None and math.isfinite(bound) else None
+    message = ""
+    table = {TC.optimal: Status.OPTIMAL, TC.infeasible: Status.INFEASIBLE, TC.unbounded: Status.UNBOUNDED,
+             TC.maxTimeLimit: Status.TIME_LIMIT}
+    status = table.get(tc)
+    if status is None:
+        if x is not None and tc in (TC.maxIterations, TC.objectiveLimit, TC.interrupted, TC.minStepLength):
+            status = Status.FEASIBLE
+        else:
+            status = Status.ERROR
+            message = ("HiGHS proved the model infeasible or unbounded but could not tell which"
+                       if tc == TC.infeasibleOrUnbounded else f"Pyomo/appsi_highs stopped with {raw}")
+    if status in (Status.INFEASIBLE, Status.UNBOUNDED, Status.ERROR):
+        x = obj = bound = None
+    return Outcome(status, raw, x=x, objective=obj, bound=bound, message=message)

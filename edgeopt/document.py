@@ -1,0 +1,242 @@
+"""The leaf of edgeopt: documents, the error that names a file and a JSON path, schema checks, content hashes.
+
+Every family's Instance is a :class:`Document`: the validated JSON object it was read from, its name
+and the sha256 of its canonical JSON. :class:`InstanceError` reports every problem of an input file as
+(JSON path, message). The building blocks of the families' JSON Schemas (names, bounded numbers, the
+document head) and :func:`check_schema`, which turns jsonschema's errors into readable sentences, live
+here too, so that no family needs anything above this module to describe its files.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+#: The format number of every instance and solution file this edgeopt reads and writes.
+FORMAT = 1
+
+
+class InstanceError(ValueError):
+    """An input file (instance, solution, reference) is not valid. ``problems`` holds (JSON path, message)."""
+
+    def __init__(self, source: str, problems: Iterable[tuple[str, str]]):
+        self.source = str(source)
+        self.problems = list(problems)
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        head = f"{self.source}: "
+        if len(self.problems) == 1:
+            path, msg = self.problems[0]
+            return head + (f"{path}: {msg}" if path else msg)
+        lines = [f"{self.source}: {len(self.problems)} problems"]
+        lines += [f"  {path}: {msg}" if path else f"  {msg}" for path, msg in self.problems]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, eq=False)
+class Document:
+    """Base of every family's Instance: the document's name, its content and the content's hash.
+
+    ``content`` is the validated document; read it through :attr:`data`, which hands out a copy, so that
+    changing what a caller got cannot desynchronise the instance's arrays and hash. Subclasses add their
+    arrays as fields and set the class attributes ``kind`` and (unless it is per instance) ``sense``.
+    """
+
+    name: str
+    content: dict = field(repr=False)
+    hash: str
+
+    @property
+    def data(self) -> dict:
+        """A fresh copy of the instance document."""
+        return copy.deepcopy(self.content)
+
+    @classmethod
+    def head(cls, data: dict) -> dict:
+        """The Document fields of a validated document: name, a private copy of it, its hash."""
+        return {"name": data["name"], "content": copy.deepcopy(data), "hash": content_hash(data)}
+
+
+def frozen(values, dtype=float) -> np.ndarray:
+    """A read-only numpy array of ``values`` (a copy): the arrays of an Instance never change."""
+    a = np.array(values, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
+# -- hashes ------------------------------------------------------------------------------------------
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def content_hash(data: Any) -> str:
+    """sha256 of the canonical JSON of an instance's data: same content, same hash, whatever the layout."""
+    return "sha256:" + hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+# -- JSON paths and readable schema messages -----------------------------------------------------------
+def json_path(parts: Iterable[Any]) -> str:
+    """``['edges', 3, 'gpu_memory_gb']`` -> ``edges[3].gpu_memory_gb``; the root is ``(top level)``."""
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += f".{p}" if out else str(p)
+    return out or "(top level)"
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def shown(value: Any) -> str:
+    """A value as quoted in a message, cut short: a hostile file may hold a million characters in one."""
+    text = json.dumps(value, allow_nan=True)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_TYPE_WORDS = {"number": "a number", "integer": "an integer", "string": "a string",
+               "array": "an array", "object": "an object", "boolean": "true or false", "null": "null"}
+_COMPARISONS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
+def _schema_problems(error) -> list[tuple[str, str]]:
+    path = list(error.absolute_path)
+    v, val, inst = error.validator, error.validator_value, error.instance
+    got = "got null" if inst is None else f"got {json_type(inst)} {shown(inst)}"
+    where = json_path(path)
+    if v == "type":
+        types = [val] if isinstance(val, str) else list(val)
+        return [(where, f"must be {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}, {got}")]
+    if v == "required":
+        missing = [k for k in val if isinstance(inst, dict) and k not in inst]
+        return [(json_path(path + [k]), "missing required key") for k in missing]
+    if v == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        hint = ", ".join(sorted(allowed))
+        return [(json_path(path + [k]), f"unknown key (allowed here: {hint})") for k in sorted(inst)
+                if k not in allowed]
+    messages = {
+        "minItems": lambda: f"must have at least {val} item(s), got {len(inst)}",
+        "maxItems": lambda: f"must have at most {val} items, got {len(inst)}",
+        "minLength": lambda: f"must be a non-empty string, got {shown(inst)}",
+        "maxLength": lambda: f"must be at most {val} characters long",
+        "pattern": lambda: f"must match {val}, got {shown(inst)}",
+        "enum": lambda: f"must be one of {', '.join(map(shown, val))}, got {shown(inst)}",
+        "const": lambda: f"must be {shown(val)}, got {shown(inst)}",
+        "uniqueItems": lambda: "must not repeat an item",
+    }
+    if v in _COMPARISONS:
+        return [(where, f"must be {_COMPARISONS[v]} {val}, got {shown(inst)}")]
+    return [(where, messages[v]() if v in messages else error.message)]
+
+
+def _non_finite(value: Any, path: list) -> list[tuple[str, str]]:
+    """Every NaN or infinity in the document: JSON has none, Python's parser accepts them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(json_path(path), f"must be a finite number, got {value}")]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, path + [k])]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, path + [i])]
+    return []
+
+
+def check_schema(data: Any, schema: dict, source: str) -> None:
+    """Raise :class:`InstanceError` listing every schema problem and every non-finite number."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    problems: list[tuple[str, str]] = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        problems += _schema_problems(error)
+    problems += _non_finite(data, [])
+    if problems:
+        # One value can break two rules (NaN fails "> 0" and "finite"); say each thing once.
+        raise InstanceError(source, list(dict.fromkeys(problems)))
+
+
+def check_unique(names: list[str], what: str, path: str, problems: list) -> dict[str, int]:
+    """Index of each name; every repeated name is added to ``problems`` as (``path[i].name``, message)."""
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if n in seen:
+            problems.append((f"{path}[{i}].name", f"duplicate {what} name {n!r} (also {path}[{seen[n]}])"))
+        else:
+            seen[n] = i
+    return seen
+
+
+def listing(names: Iterable[str], most: int = 8) -> str:
+    """Names for a message: the first ``most``, then how many in all."""
+    names = list(names)
+    return ", ".join(map(repr, names[:most])) + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+# -- building blocks of the families' JSON Schemas -----------------------------------------------------
+#: A name: a non-empty string of reasonable length (model, edge, category, ...).
+NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+#: Free text (description, source).
+TEXT = {"type": "string", "maxLength": 10_000}
+#: A list of names.
+NAMES = {"type": "array", "items": NAME}
+#: Where each figure of an entry comes from (field -> citation).
+SOURCES = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def positive(maximum: float) -> dict:
+    """A number > 0 and <= maximum (the maximum turns absurd values into errors)."""
+    return {"type": "number", "exclusiveMinimum": 0, "maximum": maximum}
+
+
+def nonnegative(maximum: float) -> dict:
+    """A number >= 0 and <= maximum."""
+    return {"type": "number", "minimum": 0, "maximum": maximum}
+
+
+def record(required: list[str], properties: dict) -> dict:
+    """A JSON object with these properties, these of them required, and no other key."""
+    return {"type": "object", "additionalProperties": False, "required": list(required), "properties": properties}
+
+
+def array_of(items: dict, *, least: int = 0, most: int | None = None) -> dict:
+    """A JSON array of ``items``, with at least ``least`` and at most ``most`` of them."""
+    out: dict = {"type": "array", "items": items}
+    if least:
+        out["minItems"] = least
+    if most is not None:
+        out["maxItems"] = most
+    return out
+
+
+def document_schema(kind: str, title: str, required: list[str], properties: dict, **extra) -> dict:
+    """The schema of an instance file: ``kind``, ``format`` 1, ``name``, optional ``description`` and
+    ``source``, the family's own ``properties``; unknown keys are errors."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        **extra,
+        **record(["kind", "format", "name", *required],
+                 {"kind": {"const": kind}, "format": {"const": FORMAT}, "name": NAME, "description": TEXT,
+                  "source": TEXT, **properties}),
+    }

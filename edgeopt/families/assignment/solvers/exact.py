@@ -1,0 +1,207 @@
+"""The exact method of the assignment family: enumeration of category-to-model maps and steps.
+
+Why enumeration is exact (docs/formulations.md, "assignment"): for fixed steps, expected quality is
+linear in the prompt counts and the mean latency with optimal shares is a minimum of linear functions
+of the counts, hence concave; utility is therefore convex in the counts and its maximum over the
+polytope of fractional assignments lies at a vertex, where every category goes wholly to one model.
+Prompts of one category are interchangeable in expectation, so the maximum over all prompt-level
+assignments is the maximum over the M^C category maps, and with each model's steps from its grid the
+search space is finite. The memory limit is respected by enumerating the set of models in use.
+
+When the enumeration is larger than ``max_candidates`` (or the time limit stops it), the best plan
+found is returned with the bound of a convex relaxation solved by CVXPY (Clarabel):
+category-to-(model, steps) fractions x in [0, 1] and shares f, with each latency term x/f replaced by
+the convex x^2/f, which equals it at every 0/1 point, so the relaxation's optimum bounds the true one.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from math import comb
+
+import numpy as np
+
+from edgeopt.allocation import import_cvxpy
+from edgeopt.families.assignment.instance import Instance
+from edgeopt.families.assignment.plans import plan, utility_of_counts
+from edgeopt.registry import register_solver
+from edgeopt.result import Result, Status, relative_gap
+from edgeopt.solver import Options, Solver, deadline, require
+
+#: Default largest number of (map, steps) candidates enumerated before falling back to the relaxation.
+MAX_CANDIDATES = 50_000_000
+
+
+def _subsets(inst: Instance):
+    """Every set of models (size at most the number of categories) that fits the GPU memory."""
+    M, C = inst.num_models, inst.num_categories
+    for size in range(1, min(M, C) + 1):
+        for subset in itertools.combinations(range(M), size):
+            if inst.fits_memory(list(subset)):
+                yield np.array(subset)
+
+
+def count_candidates(inst: Instance) -> int:
+    total = 0
+    C = inst.num_categories
+    for S in _subsets(inst):
+        k = len(S)
+        surjective = sum((-1) ** i * comb(k, i) * (k - i) ** C for i in range(k + 1))
+        total += surjective * int(np.prod([inst.steps_grid[j].size for j in S]))
+    return total
+
+
+def enumerate_best(inst: Instance, deadline: float | None = None):
+    """(utility, model per category, steps per model, complete) of the best plan; exact when complete."""
+    C, N = inst.num_categories, inst.num_prompts
+    w = inst.category_counts / N  # (C,)
+    best = (-np.inf, None, None)
+    for S in _subsets(inst):
+        k = len(S)
+        maps = np.array(list(itertools.product(range(k), repeat=C)), dtype=np.int64).reshape(-1, C)
+        maps = maps[np.array([len(set(m)) == k for m in maps.tolist()])]  # every model in S serves a category
+        grids = [inst.steps_grid[j] for j in S]
+        steps = np.array(list(itertools.product(*grids)), dtype=float).reshape(-1, k)  # (K, k)
+        # quality[p, q] = sum_c w_c mu(c, S[map[p, c]], steps[q, map[p, c]])
+        quality = np.zeros((maps.shape[0], steps.shape[0]))
+        for c in range(C):
+            g = w[c] * inst.mean_clip(c, S[None, :], steps)  # (K, k): category c on each position of S
+            quality += g.T[maps[:, c]]
+        n = np.zeros((maps.shape[0], k))
+        for c in range(C):
+            n[np.arange(maps.shape[0]), maps[:, c]] += inst.category_counts[c]
+        root = np.sqrt(n / N) @ np.sqrt(steps * inst.step_seconds[S] ).T  # (P, K)
+        utility = quality - inst.latency_weight * root ** 2 / inst.compute_budget
+        p, q = np.unravel_index(int(np.argmax(utility)), utility.shape)
+        if utility[p, q] > best[0]:
+            full_steps = np.zeros(inst.num_models, dtype=np.int64)
+            full_steps[S] = steps[q].astype(np.int64)
+            best = (float(utility[p, q]), S[maps[p]], full_steps)
+        if deadline is not None and time.perf_counter() > deadline:
+            return (*best, False)
+    return (*best, True)
+
+
+def relaxation_bound(inst: Instance) -> float | None:
+    """Upper bound on the utility from the convex relaxation in the module docstring (None if it fails)."""
+    cp = import_cvxpy()
+
+    C, M, N = inst.num_categories, inst.num_models, inst.num_prompts
+    w = inst.category_counts / N
+    f = cp.Variable(M, nonneg=True)
+    y = cp.Variable(M, nonneg=True)
+    quality_terms, latency_terms, cons = [], [], [cp.sum(f) <= inst.compute_budget, y <= 1]
+    per_category = [[] for _ in range(C)]
+    for j in range(M):
+        grid = inst.steps_grid[j].astype(float)
+        x = cp.Variable((C, grid.size), nonneg=True)
+        z = cp.Variable(grid.size, nonneg=True)
+        cons += [x <= np.ones((C, 1)) @ cp.reshape(z, (1, grid.size), order="C"), cp.sum(z) == y[j]]
+        mu = inst.mean_clip(np.arange(C)[:, None], j, grid[None, :])  # (C, S_j)
+        quality_terms.append(cp.sum(cp.multiply(w[:, None] * mu, x)))
+        coef = w[:, None] * grid[None, :] * inst.step_seconds[j]  # (C, S_j)
+        for c in range(C):
+            per_category[c].append(cp.sum(x[c]))
+            for s in range(grid.size):
+                if coef[c, s] > 0:
+                    latency_terms.append(coef[c, s] * cp.quad_over_lin(x[c, s], f[j]))
+    cons += [cp.sum(cp.hstack(terms)) == 1 for terms in per_category]
+    if inst.gpu_memory_gb is not None:
+        cons.append(inst.model_gpu_memory_gb @ y <= inst.gpu_memory_gb)
+    objective = cp.Maximize(cp.sum(cp.hstack(quality_terms)) - inst.latency_weight * cp.sum(cp.hstack(latency_terms)))
+    problem = cp.Problem(objective, cons)
+    try:
+        problem.solve(solver="CLARABEL")
+    except cp.error.SolverError:
+        return None
+    if problem.status != cp.OPTIMAL or problem.value is None:
+        return None
+    # Clarabel stops at a small duality gap; its dual objective side is what bounds. Widen by its tolerance.
+    return float(problem.value) + 1e-6 * max(1.0, abs(float(problem.value)))
+
+
+@dataclass(frozen=True)
+class EnumerateOptions(Options):
+    #: Largest number of (map, steps) candidates enumerated before falling back to local search and the bound.
+    max_candidates: int = MAX_CANDIDATES
+
+    def check(self) -> None:
+        require(self.max_candidates >= 0, "max_candidates", "an integer >= 0", self.max_candidates)
+
+
+@register_solver
+class Enumerate(Solver):
+    name = "enumerate"
+    family = "assignment"
+    exact = True
+    gives_bound = True
+    description = "exact: enumerates category-to-model maps and steps (optimal by convexity); CVXPY bound beyond"
+    Options = EnumerateOptions
+
+    def run(self, instance, options, *, time_limit, seed, started):
+        candidates = count_candidates(instance)
+        build = time.perf_counter() - started
+        t1 = time.perf_counter()
+        fits = candidates <= options.max_candidates
+        value, cat_model, steps, complete = (enumerate_best(instance, deadline(started, time_limit)) if fits
+                                             else (-np.inf, None, None, False))
+        if cat_model is None:
+            cat_model, steps = _local_search(instance)
+            value = float(utility_of_counts(instance, _counts(instance, cat_model), steps))
+        sol = plan(instance, cat_model[instance.prompt_category], steps)
+        if complete:
+            status, bound, raw = Status.OPTIMAL, value, f"enumerated {candidates} candidates"
+        else:
+            bound = relaxation_bound(instance)
+            status = Status.TIME_LIMIT if fits else Status.FEASIBLE
+            raw = ("stopped by the time limit; bound from the convex relaxation" if fits
+                   else f"{candidates} candidates exceed max_candidates={options.max_candidates}; bound from the "
+                        "convex relaxation, plan from local search")
+        return Result(status=status, solver=self.name, objective=value, bound=bound,
+                      gap=relative_gap(value, bound, instance.sense), solution=sol, build_seconds=build,
+                      solve_seconds=time.perf_counter() - t1, raw_status=raw)
+
+
+def _counts(inst: Instance, cat_model: np.ndarray) -> np.ndarray:
+    counts = np.zeros((inst.num_categories, inst.num_models))
+    counts[np.arange(inst.num_categories), cat_model] = inst.category_counts
+    return counts
+
+
+def _local_search(inst: Instance):
+    """Best-improvement search over category maps and steps, from the best single-model plan (memory-feasible)."""
+    C, M = inst.num_categories, inst.num_models
+
+    def fits(cat_model):
+        return inst.fits_memory(np.unique(cat_model))
+
+    def value(cat_model, steps):
+        return float(utility_of_counts(inst, _counts(inst, cat_model), steps.astype(float)))
+
+    best = None
+    for j in range(M):
+        for s in inst.steps_grid[j]:
+            cm = np.full(C, j)
+            st = np.array([g[-1] for g in inst.steps_grid], dtype=np.int64)
+            st[j] = s
+            if fits(cm) and (best is None or value(cm, st) > best[0]):
+                best = (value(cm, st), cm, st)
+    _, cm, st = best
+    improved = True
+    while improved:
+        improved = False
+        for c in range(C):
+            for j in range(M):
+                trial = cm.copy()
+                trial[c] = j
+                if fits(trial) and value(trial, st) > value(cm, st) + 1e-12:
+                    cm, improved = trial, True
+        for j in range(M):
+            for s in inst.steps_grid[j]:
+                trial = st.copy()
+                trial[j] = s
+                if value(cm, trial) > value(cm, st) + 1e-12:
+                    st, improved = trial, True
+    return cm, st
+
