@@ -229,6 +229,11 @@ def array_of(items: dict, *, least: int = 0, most: int | None = None) -> dict:
     return out
 
 
+def generated_head(kind: str, name: str, description: str, source: str) -> dict:
+    """The head of a generated instance document: kind, format, name, how it was made, where data came from."""
+    return {"kind": kind, "format": FORMAT, "name": name, "description": description, "source": source}
+
+
 def document_schema(kind: str, title: str, required: list[str], properties: dict, **extra) -> dict:
     """The schema of an instance file: ``kind``, ``format`` 1, ``name``, optional ``description`` and
     ``source``, the family's own ``properties``; unknown keys are errors."""

@@ -81,17 +81,12 @@ class Model:
         self.sense = sense
         self.var_blocks: dict[str, VarBlock] = {}
         self.row_blocks: dict[str, RowBlock] = {}
-        self._col_lo: list[np.ndarray] = []
-        self._col_hi: list[np.ndarray] = []
-        self._int: list[np.ndarray] = []
-        self._obj_cols: list[np.ndarray] = []
-        self._obj_vals: list[np.ndarray] = []
+        # Pieces of the matrix form, one array per block or call, concatenated once by matrix().
+        self._col_lo, self._col_hi, self._int = [], [], []
+        self._obj_cols, self._obj_vals = [], []
+        self._row_lo, self._row_hi = [], []
+        self._t_rows, self._t_cols, self._t_vals = [], [], []
         self.offset = 0.0
-        self._row_lo: list[np.ndarray] = []
-        self._row_hi: list[np.ndarray] = []
-        self._t_rows: list[np.ndarray] = []
-        self._t_cols: list[np.ndarray] = []
-        self._t_vals: list[np.ndarray] = []
         self.num_cols = 0
         self.num_rows = 0
 
@@ -192,18 +187,10 @@ class Model:
 
     def column_names(self) -> list[str]:
         """Readable names ``block[i,j,k]`` for export; built only when asked."""
-        names: list[str] = [""] * self.num_cols
-        for block in self.var_blocks.values():
-            for idx in np.ndindex(block.ids.shape):
-                names[int(block.ids[idx])] = f"{block.name}[{','.join(map(str, idx))}]"
-        return names
+        return _names(self.var_blocks.values(), self.num_cols)
 
     def row_names(self) -> list[str]:
-        names: list[str] = [""] * self.num_rows
-        for block in self.row_blocks.values():
-            for idx in np.ndindex(block.ids.shape):
-                names[int(block.ids[idx])] = f"{block.name}[{','.join(map(str, idx))}]"
-        return names
+        return _names(self.row_blocks.values(), self.num_rows)
 
     def values(self, block: VarBlock, x: np.ndarray) -> np.ndarray:
         """The values of ``block`` in the solution vector ``x``, in the block's shape."""
@@ -211,6 +198,14 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, sense={self.sense!r}, cols={self.num_cols}, rows={self.num_rows})"
+
+
+def _names(blocks, count: int) -> list[str]:
+    names: list[str] = [""] * count
+    for block in blocks:
+        for idx in np.ndindex(block.ids.shape):
+            names[int(block.ids[idx])] = f"{block.name}[{','.join(map(str, idx))}]"
+    return names
 
 
 def size_line(model: Model) -> str:

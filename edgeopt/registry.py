@@ -163,11 +163,17 @@ def family_of(instance) -> Family:
 
 
 # -- solvers ------------------------------------------------------------------------------------------
+def _check_class(cls: type) -> None:
+    if not cls.description():
+        raise ValueError(f"{cls.__name__}: a solver's docstring is its description; it has none")
+
+
 def register_solver(cls: type) -> type:
     """Class decorator: register a solver of one family (``cls.family``) under ``cls.name``."""
     key = (cls.family, cls.name)
     if not cls.name or not cls.family:
         raise ValueError(f"{cls.__name__}: a solver needs a name and a family")
+    _check_class(cls)
     if key in SOLVERS or cls.name in BACKENDS:
         raise ValueError(f"solver {cls.name!r} registered twice for family {cls.family!r}")
     SOLVERS[key] = cls
@@ -178,6 +184,7 @@ def register_backend(cls: type) -> type:
     """Class decorator: register a MILP backend; it serves every family that has a formulation."""
     if not cls.name or cls.name in BACKENDS or any(name == cls.name for _, name in SOLVERS):
         raise ValueError(f"backend {cls.name!r} has no name or is registered twice")
+    _check_class(cls)
     BACKENDS[cls.name] = cls
     return cls
 
@@ -254,6 +261,6 @@ def entries(check: bool = False) -> list[SolverEntry]:
     out = []
     for k, cls in sorted(pairs, key=lambda p: (p[0], not p[1].exact, p[1].name)):
         error = import_error(cls) if check else None
-        out.append(SolverEntry(k, cls.name, cls.exact, cls.gives_bound, cls.description, tuple(cls.requires),
+        out.append(SolverEntry(k, cls.name, cls.exact, cls.gives_bound, cls.description(), tuple(cls.requires),
                                cls.name in BACKENDS, error is None, error))
     return out

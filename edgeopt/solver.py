@@ -1,16 +1,14 @@
 """What every solver is: a class with its properties, a frozen dataclass of options, and ``run``.
 
+    @dataclass(frozen=True)
+    class RandomOptions(Options):
+        tries: int = option(5, at_least=1)
+
     @register_solver
-    class Greedy(Solver):
-        name, family = "greedy", "deployment"
-        description = "load models by requests per GB, then route"
+    class RandomPlans(Solver):
+        '''Seeded random loading orders, routed greedily (this line is its description).'''
 
-        @dataclass(frozen=True)
-        class Options(Options):
-            tries: int = 5
-
-            def check(self):
-                require(self.tries >= 1, "tries", "at least 1", self.tries)
+        name, family, Options = "random", "deployment", RandomOptions
 
         def run(self, instance, options, *, time_limit, seed, started):
             ...
@@ -26,6 +24,7 @@ nothing, so :meth:`Solver.no_plan` is an ``error`` too, never ``infeasible``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 import types
@@ -40,6 +39,34 @@ def require(condition: bool, option: str, expected: str, value: Any) -> None:
     """Raise the ValueError of a bad option value: ``option <name>: must be <expected>, got <value>``."""
     if not condition:
         raise ValueError(f"option {option}: must be {expected}, got {value!r}")
+
+
+def option(default=dataclasses.MISSING, *, factory=dataclasses.MISSING, at_least=None, above=None, at_most=None,
+           below=None):
+    """A field of a solver's Options with the range its value must lie in (checked by :class:`Options`).
+
+    ``at_least``/``at_most`` are inclusive bounds, ``above``/``below`` exclusive ones; None is always
+    allowed where the field's type allows it (it means "the instance-dependent default")."""
+    bounds = {"at_least": at_least, "above": above, "at_most": at_most, "below": below}
+    return dataclasses.field(default=default, default_factory=factory,
+                             metadata={k: v for k, v in bounds.items() if v is not None})
+
+
+def _range_text(b: dict) -> str:
+    lo, lo_open = (b["above"], True) if "above" in b else (b.get("at_least"), False)
+    hi, hi_open = (b["below"], True) if "below" in b else (b.get("at_most"), False)
+    if lo is not None and hi is not None:
+        if lo_open == hi_open:
+            return f"between {lo} and {hi}" + (" (exclusive)" if lo_open else "")
+        return f"in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if lo is not None:
+        return f"{'>' if lo_open else '>='} {lo}"
+    return f"{'<' if hi_open else '<='} {hi}"
+
+
+def _in_range(value, b: dict) -> bool:
+    return ((b.get("at_least") is None or value >= b["at_least"]) and (b.get("above") is None or value > b["above"])
+            and (b.get("at_most") is None or value <= b["at_most"]) and (b.get("below") is None or value < b["below"]))
 
 
 def _accepts(hint, value) -> bool:
@@ -75,7 +102,8 @@ def _describe(hint) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    """Base of every solver's options: each field's type is checked, then :meth:`check` checks ranges."""
+    """Base of every solver's options: each field's type and range (:func:`option`) are checked, then
+    :meth:`check` checks what involves several fields."""
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -83,27 +111,35 @@ class Options:
             value = getattr(self, f.name)
             if not _accepts(hints[f.name], value):
                 raise ValueError(f"option {f.name}: must be {_describe(hints[f.name])}, got {value!r}")
+            if f.metadata and value is not None and not _in_range(value, f.metadata):
+                raise ValueError(f"option {f.name}: must be {_range_text(f.metadata)}, got {value!r}")
         self.check()
 
     def check(self) -> None:
-        """Range checks of the subclass, through :func:`require`."""
+        """Checks that involve several fields, through :func:`require`."""
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 class Solver:
-    """Base of every solver. Subclasses set the class attributes and implement :meth:`run`."""
+    """Base of every solver. Subclasses set the class attributes and implement :meth:`run`; the first
+    paragraph of a solver's own docstring is its description in ``edgeopt solvers``."""
 
     name: ClassVar[str] = ""
     #: The family the solver is registered for (None for a family-agnostic MILP backend).
     family: ClassVar[str | None] = None
     exact: ClassVar[bool] = False
     gives_bound: ClassVar[bool] = False
-    description: ClassVar[str] = ""
     #: Modules that must import for the solver to run (its backend); checked by the registry.
     requires: ClassVar[tuple[str, ...]] = ()
     Options: ClassVar[type] = Options
+
+    @classmethod
+    def description(cls) -> str:
+        """The first paragraph of the class's own docstring, on one line."""
+        doc = cls.__dict__.get("__doc__") or ""
+        return " ".join(inspect.cleandoc(doc).split("\n\n")[0].replace("``", "").split())
 
     @classmethod
     def probe(cls) -> str | None:

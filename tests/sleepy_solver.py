@@ -16,9 +16,9 @@ SLEEP_SECONDS = 60.0
 
 
 class Sleepy(Solver):
-    name = "sleepy"
-    family = "deployment"
-    description = "test only: sleeps far past any time limit"
+    """Test only: sleeps far past any time limit."""
+
+    name, family = "sleepy", "deployment"
 
     def run(self, instance, options, *, time_limit, seed, started) -> Result:
         time.sleep(SLEEP_SECONDS)
@@ -26,9 +26,9 @@ class Sleepy(Solver):
 
 
 class Crashy(Solver):
-    name = "crashy"
-    family = "deployment"
-    description = "test only: its process dies while solving"
+    """Test only: its process dies while solving."""
+
+    name, family = "crashy", "deployment"
 
     def run(self, instance, options, *, time_limit, seed, started) -> Result:
         os._exit(3)

@@ -301,11 +301,11 @@ def test_anneal_options(published):
     assert result.status == Status.FEASIBLE
     assert (result.extra["initial_temperature"], result.extra["cooling"], result.extra["penalty"]) == (3.0, 0.9, 2.0)
     assert result.extra["final_penalty"] == 2.0  # penalty_adapt 1 keeps it fixed
-    for bad, message in [(dict(cooling=1.0), "option cooling: must be a number between 0 and 1"),
-                         (dict(iterations=-1), "option iterations: must be a non-negative integer"),
+    for bad, message in [(dict(cooling=1.0), "option cooling: must be between 0 and 1 (exclusive), got 1.0"),
+                         (dict(iterations=-1), "option iterations: must be >= 0, got -1"),
                          (dict(iterations=2.5), "option iterations: must be an integer or None, got 2.5"),
-                         (dict(initial_temperature=0), "option initial_temperature: must be a positive number"),
-                         (dict(penalty_adapt=0.5), "option penalty_adapt: must be a number >= 1"),
+                         (dict(initial_temperature=0), "option initial_temperature: must be > 0, got 0"),
+                         (dict(penalty_adapt=0.5), "option penalty_adapt: must be >= 1, got 0.5"),
                          (dict(temperature=3), "anneal does not know option(s) temperature")]:
         with pytest.raises(ValueError, match=re.escape(message)):
             edgeopt.solve(inst, "anneal", **bad)

@@ -5,7 +5,7 @@ Also exports any MILP family's model to MPS or LP through HiGHS's writer (:func:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from edgeopt.backends.milp import MILPSolver, Outcome, settle_infeasible_or_unbo
 from edgeopt.modeling import MatrixForm, Model
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import Options, require
+from edgeopt.solver import Options, option
 
 
 def _highs(mf: MatrixForm, *, names: Model | None = None):
@@ -50,16 +50,11 @@ def check_highs_options(options: dict) -> None:
 
 @dataclass(frozen=True)
 class HighsOptions(Options):
-    threads: int = 1
-    mip_rel_gap: float = 0.0
-    mip_abs_gap: float = 1e-9
+    threads: int = option(1, at_least=1)
+    mip_rel_gap: float = option(0.0, at_least=0)
+    mip_abs_gap: float = option(1e-9, at_least=0)
     #: Any further HiGHS option by its HiGHS name (``{"presolve": "off"}``), checked by HiGHS.
-    highs: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        require(self.threads >= 1, "threads", "at least 1", self.threads)
-        require(self.mip_rel_gap >= 0, "mip_rel_gap", ">= 0", self.mip_rel_gap)
-        require(self.mip_abs_gap >= 0, "mip_abs_gap", ">= 0", self.mip_abs_gap)
+    highs: dict = option(factory=dict)
 
 
 #: HiGHS's model status -> edgeopt's; any other stop keeps what was found and proves nothing.
@@ -73,10 +68,9 @@ def _status_table():
 
 @register_backend
 class HighsSolver(MILPSolver):
-    name = "highs"
-    requires = ("highspy",)
-    description = "HiGHS branch-and-cut through highspy (exact; mip_rel_gap 0)"
-    Options = HighsOptions
+    """HiGHS branch-and-cut through highspy (exact; mip_rel_gap 0)."""
+
+    name, requires, Options = "highs", ("highspy",), HighsOptions
 
     def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
         import highspy

@@ -7,7 +7,7 @@ How the model reaches each solver and why CP-SAT's optimum is exact: docs/solver
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -16,7 +16,7 @@ from edgeopt.backends.milp import MILPSolver, Outcome
 from edgeopt.modeling import MatrixForm, Model
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import Options, require
+from edgeopt.solver import Options, option
 
 #: Largest power of ten CP-SAT scaling tries: a coefficient must be a decimal with at most 9 digits after the point.
 MAX_DECIMALS = 9
@@ -190,19 +190,16 @@ def cp_model_of(mf: MatrixForm, model: Model | None = None):
 
 @dataclass(frozen=True)
 class CpSatOptions(Options):
-    workers: int = 1
-    linearization_level: int = 2
+    workers: int = option(1, at_least=1)
+    linearization_level: int = option(2, at_least=0, at_most=2)
     #: Any further ``SatParameters`` field by its name (``{"interleave_search": True}``).
-    parameters: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        require(self.workers >= 1, "workers", "at least 1", self.workers)
-        require(0 <= self.linearization_level <= 2, "linearization_level", "0, 1 or 2", self.linearization_level)
+    parameters: dict = option(factory=dict)
 
 
 @register_backend
 class CpSatSolver(MILPSolver):
-    """OR-Tools CP-SAT on the model made integer exactly (each row and the objective scaled by 10**k).
+    """OR-Tools CP-SAT on the model made integer exactly (every row and the objective scaled by its own power of
+    ten; decimals with at most 9 digits).
 
     Defaults: one worker with ``linearization_level=2`` (CP-SAT adds the LP relaxation of every linear
     row and cuts). Measured on the bundled medium instances (4k-12k variables) on 2 cores: this proves
@@ -211,10 +208,7 @@ class CpSatSolver(MILPSolver):
     for a given seed. ``parameters`` passes further ``SatParameters`` fields.
     """
 
-    name = "cpsat"
-    requires = ("ortools.sat.python.cp_model",)
-    description = "OR-Tools CP-SAT on the exactly integer-scaled model (exact; decimals with <= 9 digits)"
-    Options = CpSatOptions
+    name, requires, Options = "cpsat", ("ortools.sat.python.cp_model",), CpSatOptions
 
     def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
         from ortools.sat.python import cp_model
@@ -304,22 +298,15 @@ def model_proto(mf: MatrixForm, name: str = "edgeopt"):
 
 @dataclass(frozen=True)
 class ScipOptions(Options):
-    relative_gap: float = 0.0
-    absolute_gap: float = 1e-9
-
-    def check(self) -> None:
-        require(self.relative_gap >= 0, "relative_gap", ">= 0", self.relative_gap)
-        require(self.absolute_gap >= 0, "absolute_gap", ">= 0", self.absolute_gap)
+    relative_gap: float = option(0.0, at_least=0)
+    absolute_gap: float = option(1e-9, at_least=0)
 
 
 @register_backend
 class ScipSolver(MILPSolver):
-    """SCIP through OR-Tools MathOpt (SolverType.GSCIP), one thread, relative gap 0, absolute gap 1e-9."""
+    """SCIP through OR-Tools MathOpt (exact; one thread, relative gap 0, absolute gap 1e-9)."""
 
-    name = "scip"
-    requires = ("ortools.math_opt.python.mathopt",)
-    description = "SCIP through OR-Tools MathOpt (exact; relative gap 0, absolute gap 1e-9)"
-    Options = ScipOptions
+    name, requires, Options = "scip", ("ortools.math_opt.python.mathopt",), ScipOptions
 
     def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
         from ortools.math_opt import solution_pb2

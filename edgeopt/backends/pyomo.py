@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from edgeopt.backends.milp import MILPSolver, Outcome, settle_infeasible_or_unbo
 from edgeopt.modeling import MatrixForm
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import Options, require
+from edgeopt.solver import Options, option
 
 
 def _bound(v: float):
@@ -97,22 +97,16 @@ def to_pyomo(instance):
 
 @dataclass(frozen=True)
 class PyomoOptions(Options):
-    mip_abs_gap: float = 1e-9
+    mip_abs_gap: float = option(1e-9, at_least=0)
     #: Any further HiGHS option by its HiGHS name, handed to appsi_highs (checked by HiGHS first).
-    highs: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        require(self.mip_abs_gap >= 0, "mip_abs_gap", ">= 0", self.mip_abs_gap)
+    highs: dict = option(factory=dict)
 
 
 @register_backend
 class PyomoSolver(MILPSolver):
-    """Pyomo ConcreteModel built from the arrays, solved by APPSI HiGHS (mip_rel_gap 0, mip_abs_gap 1e-9)."""
+    """A Pyomo ConcreteModel built from the arrays, solved by appsi_highs (exact; mip_rel_gap 0)."""
 
-    name = "pyomo"
-    requires = ("pyomo.contrib.appsi.solvers", "highspy")
-    description = "Pyomo model from the arrays, solved with appsi_highs (exact; mip_rel_gap 0)"
-    Options = PyomoOptions
+    name, requires, Options = "pyomo", ("pyomo.contrib.appsi.solvers", "highspy"), PyomoOptions
 
     @classmethod
     def probe(cls) -> str | None:

@@ -39,17 +39,9 @@ class Instance(Document):
     kind = KIND
     sense = SENSE
 
-    @property
-    def num_models(self) -> int:
-        return len(self.model_names)
-
-    @property
-    def num_categories(self) -> int:
-        return len(self.categories)
-
-    @property
-    def num_prompts(self) -> int:
-        return int(self.prompt_category.size)
+    num_models = property(lambda self: len(self.model_names), doc="M")
+    num_categories = property(lambda self: len(self.categories), doc="C")
+    num_prompts = property(lambda self: int(self.prompt_category.size), doc="N")
 
     @cached_property
     def category_counts(self) -> np.ndarray:

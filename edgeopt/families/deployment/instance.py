@@ -63,21 +63,10 @@ class Instance(Document):
     kind = KIND
     sense = SENSE
 
-    @property
-    def num_edges(self) -> int:
-        return len(self.edge_names)
-
-    @property
-    def num_models(self) -> int:
-        return len(self.model_names)
-
-    @property
-    def num_regions(self) -> int:
-        return len(self.region_names)
-
-    @property
-    def num_pairs(self) -> int:
-        return int(self.pair_region.size)
+    num_edges = property(lambda self: len(self.edge_names), doc="E")
+    num_models = property(lambda self: len(self.model_names), doc="M")
+    num_regions = property(lambda self: len(self.region_names), doc="R")
+    num_pairs = property(lambda self: int(self.pair_region.size), doc="P: (region, linked edge) pairs")
 
     @property
     def num_variables(self) -> int:

@@ -27,7 +27,7 @@ from edgeopt.families.assignment.instance import Instance
 from edgeopt.families.assignment.plans import plan, utility_of_counts
 from edgeopt.registry import register_solver
 from edgeopt.result import Result, Status, relative_gap
-from edgeopt.solver import Options, Solver, deadline, require
+from edgeopt.solver import Options, Solver, deadline, option
 
 #: Default largest number of (map, steps) candidates enumerated before falling back to the relaxation.
 MAX_CANDIDATES = 50_000_000
@@ -124,20 +124,16 @@ def relaxation_bound(inst: Instance) -> float | None:
 @dataclass(frozen=True)
 class EnumerateOptions(Options):
     #: Largest number of (map, steps) candidates enumerated before falling back to local search and the bound.
-    max_candidates: int = MAX_CANDIDATES
-
-    def check(self) -> None:
-        require(self.max_candidates >= 0, "max_candidates", "an integer >= 0", self.max_candidates)
+    max_candidates: int = option(MAX_CANDIDATES, at_least=0)
 
 
 @register_solver
 class Enumerate(Solver):
-    name = "enumerate"
-    family = "assignment"
-    exact = True
-    gives_bound = True
-    description = "exact: enumerates category-to-model maps and steps (optimal by convexity); CVXPY bound beyond"
-    Options = EnumerateOptions
+    """Exact: enumerates category-to-model maps and steps (optimal by convexity); a CVXPY relaxation bound
+    beyond ``max_candidates``."""
+
+    name, family, Options = "enumerate", "assignment", EnumerateOptions
+    exact = gives_bound = True
 
     def run(self, instance, options, *, time_limit, seed, started):
         candidates = count_candidates(instance)

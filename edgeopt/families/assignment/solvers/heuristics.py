@@ -47,7 +47,7 @@ import numpy as np
 from edgeopt.families.assignment.instance import Instance, Solution
 from edgeopt.families.assignment.plans import plan
 from edgeopt.registry import register_solver
-from edgeopt.solver import Options, Solver, deadline, require
+from edgeopt.solver import Options, Solver, deadline, option
 
 # -- hyperparameters: the defaults of the solvers' options -------------------------------------------
 MARGIN = 0.5  # CLIP points a costlier model must beat the current one by (stage 1)
@@ -312,31 +312,19 @@ def anneal(inst: Instance, model: np.ndarray, rng: np.random.Generator, *, deadl
 @dataclass(frozen=True)
 class Stage1Options(Options):
     margin: float = MARGIN
-    threshold: float = THRESHOLD
-
-    def check(self) -> None:
-        require(0.0 <= self.threshold < 1.0, "threshold", "in [0, 1)", self.threshold)
+    threshold: float = option(THRESHOLD, at_least=0.0, below=1.0)
 
 
 @dataclass(frozen=True)
 class AnnealOptions(Options):
-    initial_temperature: float = INITIAL_TEMPERATURE
-    cooling_rate: float = COOLING_RATE
-    iterations: int = ITERATIONS
-
-    def check(self) -> None:
-        require(self.initial_temperature >= 0, "initial_temperature", "a finite number >= 0", self.initial_temperature)
-        require(0.0 < self.cooling_rate <= 1.0, "cooling_rate", "in (0, 1]", self.cooling_rate)
-        require(self.iterations >= 0, "iterations", "a whole number >= 0", self.iterations)
+    initial_temperature: float = option(INITIAL_TEMPERATURE, at_least=0.0)
+    cooling_rate: float = option(COOLING_RATE, above=0.0, at_most=1.0)
+    iterations: int = option(ITERATIONS, at_least=0)
 
 
 @dataclass(frozen=True)
 class ProbAnnealOptions(AnnealOptions, Stage1Options):
     assignment_moves: bool = ASSIGNMENT_MOVES
-
-    def check(self) -> None:
-        Stage1Options.check(self)
-        AnnealOptions.check(self)
 
 
 def _annealed(solver: Solver, inst: Instance, model: np.ndarray, rng, options, *, started: float,
@@ -355,11 +343,10 @@ def _annealed(solver: Solver, inst: Instance, model: np.ndarray, rng, options, *
 
 @register_solver
 class ProbAnneal(Solver):
-    name = "prob-anneal"
-    family = "assignment"
-    description = ("the seed paper's method: probabilistic category-based assignment, then simulated annealing "
-                   "over steps, compute shares and the assignment")
-    Options = ProbAnnealOptions
+    """The seed paper's method: probabilistic category-based assignment, then simulated annealing over
+    steps, compute shares and the assignment."""
+
+    name, family, Options = "prob-anneal", "assignment", ProbAnnealOptions
     equal_shares = False
 
     def run(self, instance, options, *, time_limit, seed, started):
@@ -373,17 +360,17 @@ class ProbAnneal(Solver):
 
 @register_solver
 class EqualAlloc(ProbAnneal):
-    name = "equal-alloc"
-    description = "baseline: the paper's method with the compute split equally between the models in use"
-    equal_shares = True
+    """Baseline: the paper's method with the compute split equally between the models in use."""
+
+    name, equal_shares = "equal-alloc", True
 
 
 @register_solver
 class DirectAssign(Solver):
-    name = "direct-assign"
-    family = "assignment"
-    description = ("baseline: every category to its highest-quality model at maximum steps (while memory allows), "
-                   "steps at maximum, optimal shares")
+    """Baseline: every category to its highest-quality model at maximum steps (while memory allows), steps
+    at maximum, optimal shares."""
+
+    name, family = "direct-assign", "assignment"
 
     def run(self, instance, options, *, time_limit, seed, started):
         top = np.array([g[-1] for g in instance.steps_grid], dtype=np.int64)
@@ -403,11 +390,10 @@ class DirectAssign(Solver):
 
 @register_solver
 class RandomAssign(Solver):
-    name = "random-assign"
-    family = "assignment"
-    description = ("baseline: each prompt to a uniformly random resident model (random resident set that fits "
-                   "memory), then steps and shares annealed as in the paper's method")
-    Options = AnnealOptions
+    """Baseline: each prompt to a uniformly random resident model (a random resident set that fits the
+    memory), then steps and shares annealed as in the paper's method."""
+
+    name, family, Options = "random-assign", "assignment", AnnealOptions
 
     def run(self, instance, options, *, time_limit, seed, started):
         rng = np.random.default_rng(0 if seed is None else seed)
@@ -441,11 +427,10 @@ def isolated_steps(inst: Instance, cat_model: np.ndarray) -> np.ndarray:
 
 @register_solver
 class OptimalStep(Solver):
-    name = "optimal-step"
-    family = "assignment"
-    description = ("baseline: the paper's probabilistic assignment, each model at its best steps in isolation, "
-                   "optimal shares")
-    Options = Stage1Options
+    """Baseline: the paper's probabilistic assignment, each model at its best steps in isolation, optimal
+    shares."""
+
+    name, family, Options = "optimal-step", "assignment", Stage1Options
 
     def run(self, instance, options, *, time_limit, seed, started):
         cat_model = probabilistic_assignment(instance, options.margin, options.threshold)

@@ -22,7 +22,7 @@ from edgeopt.families.deployment.instance import Solution, empty_solution
 from edgeopt.families.deployment.solvers.greedy import pack
 from edgeopt.families.deployment.solvers.routing import context, route
 from edgeopt.registry import register_solver
-from edgeopt.solver import Options, Solver, require
+from edgeopt.solver import Options, Solver, option
 
 #: Random plans drawn by ``random``; the best one is returned.
 RANDOM_TRIES = 5
@@ -36,9 +36,9 @@ def cloud_only_plan(inst) -> Solution:
 
 @register_solver
 class CloudOnly(Solver):
-    name = "cloud-only"
-    family = "deployment"
-    description = "store nothing at the edge; serve every request in the cloud"
+    """Store nothing at the edge; serve every request in the cloud."""
+
+    name, family = "cloud-only", "deployment"
 
     def run(self, instance, options, *, time_limit, seed, started):
         if not instance.cloud_enabled and instance.demand.any():
@@ -57,18 +57,14 @@ def random_plan(inst, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class RandomOptions(Options):
-    tries: int = RANDOM_TRIES  # random plans drawn; the best one is returned
-
-    def check(self) -> None:
-        require(self.tries >= 1, "tries", "at least 1", self.tries)
+    tries: int = option(RANDOM_TRIES, at_least=1)  # random plans drawn; the best one is returned
 
 
 @register_solver
 class RandomFeasible(Solver):
-    name = "random"
-    family = "deployment"
-    description = f"seeded random loading orders, loaded while capacities fit, routed greedily (best of {RANDOM_TRIES})"
-    Options = RandomOptions
+    """Seeded random loading orders, loaded while capacities fit, routed greedily (best of ``tries``)."""
+
+    name, family, Options = "random", "deployment", RandomOptions
 
     def run(self, instance, options, *, time_limit, seed, started):
         context(instance)

@@ -34,7 +34,7 @@ from edgeopt.families.deployment.solvers.baselines import random_plan
 from edgeopt.families.deployment.solvers.greedy import greedy_plans
 from edgeopt.families.deployment.solvers.routing import assign, context, plan_cost, repair, route, unserved_requests
 from edgeopt.registry import register_solver
-from edgeopt.solver import Options, Solver, require
+from edgeopt.solver import Options, Solver, option, require
 
 # -- hyperparameters: the defaults of the solver's options -----------------------------------------
 POPULATION = 40  # individuals (whole deployment plans) per generation
@@ -126,30 +126,23 @@ def first_population(inst, size: int, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass(frozen=True)
 class GeneticOptions(Options):
-    population: int = POPULATION
-    generations: int = GENERATIONS
-    crossover_rate: float = CROSSOVER_RATE
-    mutation_rate: float | None = MUTATION_RATE
-    tournament_size: int = TOURNAMENT_SIZE
-    elitism: int = ELITISM
+    population: int = option(POPULATION, at_least=2)
+    generations: int = option(GENERATIONS, at_least=0)
+    crossover_rate: float = option(CROSSOVER_RATE, at_least=0.0, at_most=1.0)
+    mutation_rate: float | None = option(MUTATION_RATE, at_least=0.0, at_most=1.0)  # None: 1 / genes
+    tournament_size: int = option(TOURNAMENT_SIZE, at_least=1)
+    elitism: int = option(ELITISM, at_least=0)
 
     def check(self) -> None:
-        require(self.population >= 2, "population", "at least 2", self.population)
-        require(self.generations >= 0, "generations", "at least 0", self.generations)
-        require(self.tournament_size >= 1, "tournament_size", "at least 1", self.tournament_size)
-        require(0 <= self.elitism < self.population, "elitism", "between 0 and population - 1", self.elitism)
-        require(0.0 <= self.crossover_rate <= 1.0, "crossover_rate", "between 0 and 1", self.crossover_rate)
-        require(self.mutation_rate is None or 0.0 <= self.mutation_rate <= 1.0, "mutation_rate",
-                "between 0 and 1, or None for one over the number of genes", self.mutation_rate)
+        require(self.elitism < self.population, "elitism", "below population", self.elitism)
 
 
 @register_solver
 class Genetic(Solver):
-    name = "genetic"
-    family = "deployment"
-    description = ("genetic algorithm over per-(edge, model, slot) store/load decisions, routing derived "
-                   "greedily (the seed paper's model-level decision selection)")
-    Options = GeneticOptions
+    """Genetic algorithm over per-(edge, model, slot) store/load decisions, routing derived greedily (the
+    seed paper's model-level decision selection)."""
+
+    name, family, Options = "genetic", "deployment", GeneticOptions
 
     def run(self, instance, options, *, time_limit, seed, started):
         mutation_rate = options.mutation_rate

@@ -223,9 +223,9 @@ def greedy_plans(inst: Instance) -> list[tuple[np.ndarray, np.ndarray]]:
 
 @register_solver
 class Greedy(Solver):
-    name = "greedy"
-    family = "deployment"
-    description = "load models by requests per GB of GPU memory while capacities fit, then route greedily"
+    """Load models by requests per GB of GPU memory while capacities fit, then route greedily."""
+
+    name, family = "greedy", "deployment"
 
     def run(self, instance, options, *, time_limit, seed, started):
         context(instance)

@@ -23,7 +23,7 @@ import numpy as np
 from edgeopt.families.gap.instance import Instance
 from edgeopt.families.gap.solvers.greedy import improve_by_shifts, min_form, slack, greedy_assignment
 from edgeopt.registry import register_solver
-from edgeopt.solver import Options, Solver, deadline, require
+from edgeopt.solver import Options, Solver, deadline, option
 
 # -- annealing hyperparameters: the defaults of the ``anneal`` solver's options ---------------------
 #: Starting temperature in objective units; None: 0.4 x the mean spread of a job's value over agents.
@@ -66,21 +66,12 @@ def _spread(inst: Instance) -> float:
 class AnnealOptions(Options):
     """The constants above; None means the instance-dependent default (:func:`settings`)."""
 
-    initial_temperature: float | None = INITIAL_TEMPERATURE
-    cooling: float | None = COOLING
-    iterations: int | None = ITERATIONS
-    swap_probability: float = SWAP_PROBABILITY
-    penalty: float | None = PENALTY
-    penalty_adapt: float = PENALTY_ADAPT
-
-    def check(self) -> None:
-        t, c, i, p = self.initial_temperature, self.cooling, self.iterations, self.penalty
-        require(t is None or t > 0, "initial_temperature", "a positive number", t)
-        require(c is None or 0 < c < 1, "cooling", "a number between 0 and 1 (exclusive)", c)
-        require(i is None or i >= 0, "iterations", "a non-negative integer", i)
-        require(0 <= self.swap_probability <= 1, "swap_probability", "between 0 and 1", self.swap_probability)
-        require(p is None or p > 0, "penalty", "a positive number", p)
-        require(self.penalty_adapt >= 1, "penalty_adapt", "a number >= 1", self.penalty_adapt)
+    initial_temperature: float | None = option(INITIAL_TEMPERATURE, above=0)
+    cooling: float | None = option(COOLING, above=0, below=1)
+    iterations: int | None = option(ITERATIONS, at_least=0)
+    swap_probability: float = option(SWAP_PROBABILITY, at_least=0, at_most=1)
+    penalty: float | None = option(PENALTY, above=0)
+    penalty_adapt: float = option(PENALTY_ADAPT, at_least=1)
 
 
 def settings(inst: Instance, options: AnnealOptions = AnnealOptions()) -> dict:
@@ -193,12 +184,11 @@ def anneal(inst: Instance, start: np.ndarray, *, iterations: int, initial_temper
 
 @register_solver
 class Anneal(Solver):
-    """Simulated annealing over GAP assignments (module docstring); options are the constants above."""
+    """Simulated annealing over GAP assignments (shift and swap moves, capacity penalty), from greedy.
 
-    name = "anneal"
-    family = "gap"
-    description = "simulated annealing over GAP assignments (shift and swap moves, capacity penalty), from greedy"
-    Options = AnnealOptions
+    The module docstring says how; the options are the constants above."""
+
+    name, family, Options = "anneal", "gap", AnnealOptions
 
     def run(self, instance, options, *, time_limit, seed, started):
         config = settings(instance, options)

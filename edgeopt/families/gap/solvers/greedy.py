@@ -137,9 +137,9 @@ def greedy_assignment(inst: Instance) -> tuple[np.ndarray, bool]:
 
 @register_solver
 class Greedy(Solver):
-    name = "greedy"
-    family = "gap"
-    description = "regret greedy (MTHG) with shift improvement; deterministic"
+    """Regret greedy (MTHG) with shift improvement; deterministic."""
+
+    name, family = "greedy", "gap"
 
     def run(self, instance, options, *, time_limit, seed, started):
         a, complete = greedy_assignment(instance)
