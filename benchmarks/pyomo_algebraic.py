@@ -2,7 +2,7 @@
 
 Sets of names, Params, indexed Vars, one rule per constraint family, an objective rule: the model an
 OR researcher would write from docs/formulations.md. It states the same variables, bounds, objective
-and rows as :func:`edgeopt.models.deployment.formulate` (tests/test_pyomo_algebraic.py proves it row by
+and rows as :func:`edgeopt.families.deployment.formulate` (tests/test_pyomo_algebraic.py proves it row by
 row), so the build times of the two are comparable. It is the benchmark's reference only, not
 edgeopt's ``pyomo`` backend, which translates the matrix form.
 

@@ -14,9 +14,12 @@ Model knows no backend; each backend in :mod:`edgeopt.backends` reads :meth:`Mod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class Model:
     # -- assembled form --------------------------------------------------------------------------
     def matrix(self) -> MatrixForm:
         """The model as arrays: objective, CSC constraint matrix, row and column bounds."""
+        import scipy.sparse as sp  # only when a model is assembled: `import edgeopt` stays light
         n, m = self.num_cols, self.num_rows
         c = np.zeros(n)
         if self._obj_cols:

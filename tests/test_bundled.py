@@ -1,16 +1,22 @@
 """The bundled instances against instances/reference.solu, with every exact backend and heuristic."""
 from __future__ import annotations
 
+import math
+import sys
+
 import pytest
 
 import edgeopt
 from edgeopt.comparison.reference import read_solu
 
-from conftest import INSTANCES
+from conftest import INSTANCES, ROOT
+from oracles import assignment_optimum, deployment_cost, deployment_violations, solu_values
 
 FILES = sorted((INSTANCES / "deployment").glob("*.json"))
 ASSIGNMENT_FILES = sorted((INSTANCES / "assignment").glob("*.json"))
 REFERENCE = read_solu(INSTANCES / "reference.solu")
+#: The same file parsed by tests/oracles.py (name -> =opt= value, nan for =inf=), not by edgeopt.
+SOLU = solu_values(INSTANCES / "reference.solu")
 EXACT = [s.name for s in edgeopt.solvers() if s.exact and s.family == "deployment"]
 HEURISTICS = [s.name for s in edgeopt.solvers() if not s.exact and s.family == "deployment"]
 #: Instances every exact backend must prove within the test's time limit (HiGHS needs under a second).
@@ -86,8 +92,73 @@ def test_heuristics_feasible_and_never_beat_a_proof(path, solver):
 
 
 @pytest.mark.parametrize("path", ASSIGNMENT_FILES, ids=lambda p: p.stem)
-def test_enumerate_reproduces_assignment_reference(path):
+def test_assignment_reference_and_enumerate_equal_an_independent_oracle(path):
+    """reference.solu's assignment optima were written by ``enumerate``; both are checked against
+    tests/oracles.assignment_optimum, an enumeration of category -> model maps and steps written from
+    the instance document alone (itself checked against prompt-level brute force in test_oracles.py)."""
     inst = _load(path)
+    oracle = assignment_optimum(inst)
+    assert SOLU[inst.name] == pytest.approx(oracle, rel=1e-9)
     result = edgeopt.solve(inst, "enumerate")
     assert result.status == edgeopt.Status.OPTIMAL
-    assert result.objective == pytest.approx(REFERENCE[inst.name].optimum, rel=1e-9)
+    assert result.objective == pytest.approx(oracle, rel=1e-9)
+
+
+# -- deployment references against a second, separately written MILP --------------------------------
+def _algebraic_pyomo():
+    """benchmarks/pyomo_algebraic.build (imported as tests/test_pyomo_algebraic.py does) and pyomo.environ."""
+    pyo = pytest.importorskip("pyomo.environ")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from pyomo_algebraic import build
+
+    return build, pyo
+
+
+def _pyomo_plan(pm, pyo) -> dict:
+    """The decisions of a solved algebraic model, in the solution-file form tests/oracles.py reads."""
+    on = lambda var: pyo.value(var) > 0.5
+    slots = [{"stored": {}, "loaded": {}} for _ in pm.T]
+    for key in ("stored", "loaded"):
+        for (e, m, t), var in getattr(pm, key).items():
+            slots[t][key].setdefault(e, [])
+            if on(var):
+                slots[t][key][e].append(m)
+    routes = []
+    for (r, m, t), var in pm.local.items():
+        routes.append({"region": r, "model": m, "slot": t, "at": pm.home[r], "requests": round(pyo.value(var))})
+    for (r, e, m, t), var in pm.neighbour.items():
+        routes.append({"region": r, "model": m, "slot": t, "at": e, "requests": round(pyo.value(var))})
+    for (r, m, t), var in pm.cloud.items():
+        routes.append({"region": r, "model": m, "slot": t, "at": "cloud", "requests": round(pyo.value(var))})
+    return {"slots": slots, "routes": [x for x in routes if x["requests"]]}
+
+
+@pytest.mark.parametrize("path", SMALL, ids=lambda p: p.stem)
+def test_deployment_reference_equals_the_algebraic_pyomo_model(path):
+    """reference.solu's deployment values come from HiGHS on formulate(); here the MILP written separately
+    in benchmarks/pyomo_algebraic.py is solved with Pyomo's appsi_highs at gap 0, and its optimal plan is
+    priced and checked by tests/oracles.py (from the instance document alone)."""
+    build, pyo = _algebraic_pyomo()
+    inst = _load(path)
+    expected = SOLU[inst.name]
+    pm = build(inst)
+    outcome = pyo.SolverFactory("appsi_highs").solve(pm, options={"mip_rel_gap": 0.0, "mip_abs_gap": 1e-9},
+                                                      load_solutions=False)
+    condition = outcome.solver.termination_condition
+    if math.isnan(expected):  # =inf=
+        assert condition == pyo.TerminationCondition.infeasible
+        return
+    assert condition == pyo.TerminationCondition.optimal
+    pm.solutions.load_from(outcome)
+    assert pyo.value(pm.total_cost) == pytest.approx(expected, rel=1e-6)
+    plan = _pyomo_plan(pm, pyo)
+    assert deployment_violations(inst, plan) == []
+    assert deployment_cost(inst, plan) == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_algebraic_check_covers_the_reference_kinds():
+    """The check above must see an infeasible instance and most of the proven optima, or it tests little."""
+    names = {_load(p).name for p in SMALL}
+    assert "infeasible-gpu" in names and math.isnan(SOLU["infeasible-gpu"])
+    proven = {n for n in names if n in SOLU and not math.isnan(SOLU[n])}
+    assert len(proven) >= 10, proven

@@ -12,13 +12,17 @@ import edgeopt
 from edgeopt.cli import main
 from edgeopt.comparison.sweep import COLUMNS, TIME_COLUMNS, compare, parse_seeds
 
+from oracles import deployment_cost, deployment_violations, read_decisions, solu_values
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "instances" / "deployment"
 SOLU = ROOT / "instances" / "reference.solu"
 
-# From instances/reference.solu (proven by HiGHS at mip_rel_gap 0; gap1: published optima).
-TINY1_OPT = 27.099
-SMALL1_OPT = 420.26204
+# instances/reference.solu, parsed by tests/oracles.py (deployment: proven by HiGHS at mip_rel_gap 0 and
+# checked against a separately written Pyomo model in test_bundled.py; gap1: OR-Library's published optima).
+REFERENCE = solu_values(SOLU)
+TINY1_OPT = REFERENCE["tiny-1"]
+SMALL1_OPT = REFERENCE["small-1"]
 GAP1_OPT = [336, 327, 339, 341, 326]
 
 
@@ -39,6 +43,25 @@ def _without_times(df):
     return df.drop(columns=list(TIME_COLUMNS)).reset_index(drop=True)
 
 
+def _check_greedy_rows(rows, folder, time_limit):
+    """Each greedy row against independent values: its objective is the cost that tests/oracles.py computes,
+    from the instance document, of the plan greedy writes for that instance and seed (the same solve the
+    sweep ran, saved with edgeopt.save_solution); the plan breaks no constraint; and its gap is
+    (objective - reference) / |reference| with the reference.solu optimum."""
+    assert len(rows) > 0
+    for r in rows.itertuples():
+        inst = edgeopt.load(DEPLOY / f"{r.instance}.json")
+        path = Path(folder) / f"{r.instance}-greedy-{r.seed}.json"
+        edgeopt.save_solution(inst, edgeopt.solve(inst, "greedy", seed=int(r.seed), time_limit=time_limit), path)
+        plan = read_decisions(path)
+        assert r.verified and deployment_violations(inst, plan) == []
+        assert r.objective == pytest.approx(deployment_cost(inst, plan), rel=1e-9)
+        optimum = REFERENCE[r.instance]
+        assert r.reference == pytest.approx(optimum, rel=1e-12) and r.reference_kind == "opt"
+        assert r.gap_to_reference == pytest.approx((r.objective - optimum) / abs(optimum), rel=1e-9, abs=1e-12)
+        assert r.gap_to_reference >= -1e-9  # no plan beats a proven optimum
+
+
 @pytest.fixture
 def test_solvers():
     """Register the test-only solvers here; take them out of the registry afterwards for other tests."""
@@ -52,7 +75,7 @@ def test_solvers():
     sys.modules.pop("sleepy_solver", None)
 
 
-def test_min_gaps_against_proven_optima():
+def test_min_gaps_against_proven_optima(tmp_path):
     df = _run([DEPLOY / "tiny-1.json", DEPLOY / "small-1.json", DEPLOY / "infeasible-gpu.json"],
               ["highs", "greedy"], seeds=[0, 1], time_limit=30)
     assert list(df.columns) == list(COLUMNS)
@@ -65,9 +88,7 @@ def test_min_gaps_against_proven_optima():
         heur = _row(df, inst, "greedy", 1)
         assert heur.verified and heur.reference_kind == "opt"
         assert heur.gap_to_reference == pytest.approx((heur.objective - opt) / opt)
-    # greedy is 6.4% above the optimum of small-1 (447.22056 against 420.26204)
-    assert _row(df, "small-1", "greedy").objective == pytest.approx(447.22056)
-    assert _row(df, "small-1", "greedy").gap_to_reference == pytest.approx(0.0641469, rel=1e-5)
+    _check_greedy_rows(df[df.instance.isin(["tiny-1", "small-1"]) & (df.solver == "greedy")], tmp_path, 30)
     inf = df[df.instance == "infeasible-gpu"]
     assert set(inf.status) == {"infeasible"} and not inf.verified.any()
     assert set(inf.reference_kind) == {""} and inf.gap_to_reference.isna().all()
@@ -141,7 +162,7 @@ def test_interrupted_sweep_runs_only_the_missing_tasks(tmp_path):
     assert len(pd.read_csv(out / "results.csv")) == 8
 
 
-def test_a_hung_or_crashed_solver_does_not_stall_the_sweep(test_solvers):
+def test_a_hung_or_crashed_solver_does_not_stall_the_sweep(test_solvers, tmp_path):
     df = _run([DEPLOY / "tiny-1.json"], ["sleepy", "crashy", "greedy"], seeds=[0, 1], time_limit=1,
               grace_seconds=1, setup=[test_solvers])
     assert len(df) == 6
@@ -151,8 +172,8 @@ def test_a_hung_or_crashed_solver_does_not_stall_the_sweep(test_solvers):
     crashy = df[df.solver == "crashy"]
     assert set(crashy.status) == {"error"} and crashy.message.str.contains("died").all()
     greedy = df[df.solver == "greedy"]
-    assert set(greedy.status) == {"feasible"} and greedy.verified.all()
-    assert (greedy.gap_to_reference == 0).all()  # greedy finds the optimum of tiny-1
+    assert set(greedy.status) == {"feasible"} and greedy.verified.all() and len(greedy) == 2
+    _check_greedy_rows(greedy, tmp_path, 1)
 
 
 def test_worker_exception_becomes_an_error_row():
@@ -213,7 +234,8 @@ def test_cli_compare(tmp_path, capsys):
     df = pd.read_csv(out / "results.csv")
     assert len(df) == 8 and list(df.columns) == list(COLUMNS)
     greedy = df[(df.instance == "small-1") & (df.solver == "greedy")]
-    assert greedy.gap_to_reference.to_numpy() == pytest.approx([(447.22056 - SMALL1_OPT) / SMALL1_OPT] * 2)
+    assert sorted(greedy.seed) == [0, 1]
+    _check_greedy_rows(greedy, tmp_path, 30)
     assert len(list((out / "results").glob("*.json"))) == 8
 
 

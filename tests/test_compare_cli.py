@@ -110,16 +110,16 @@ def test_a_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
     results = out / "results"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if results.is_dir() and len(list(results.glob("*.json"))) >= 2:
+        if results.is_dir() and len(list(results.glob("[!.]*.json"))) >= 2:
             break
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("[!.]*.json")}
     assert 2 <= len(before) < 18, f"the kill must land part-way ({len(before)} of 18 done)"
 
     df = edgeopt.compare(files, ["genetic"], seeds=range(6), workers=1, out=out, progress=False, report=False)
     assert len(df) == 18 and set(df["status"]) == {"feasible"}
-    after = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
-    assert len(after) == 18
+    after = {p.name: p.stat().st_mtime_ns for p in results.glob("[!.]*.json")}
+    assert len(after) == 18 and not list(results.glob(".*"))  # no temporary file left behind
     assert all(after[name] == mtime for name, mtime in before.items()), "a finished run was run again"

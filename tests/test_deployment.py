@@ -12,6 +12,7 @@ from edgeopt.io import instance_from_data
 from edgeopt.families import deployment as dep
 
 from bruteforce import brute_force
+from oracles import deployment_violations
 
 
 def _variant(base, source, **changes):
@@ -148,8 +149,15 @@ def test_evaluator_names_each_violated_constraint(medium):
     def unload(a):
         a[:] = False
 
+    # The optimum of this instance serves requests at their own edges and at linked ones; with nothing
+    # loaded, every one of those routes (fewer than the 50 listed per kind) must be named.
+    assert 0 < np.count_nonzero(sol.local) < 50 and 0 < np.count_nonzero(sol.neighbour) < 50
     ev = dep.evaluate(inst, _tampered(sol, loaded=unload))
-    assert any(v.constraint == "serve_where_loaded" for v in ev.violations) or not sol.local.any()
+    named = {v.where for v in ev.violations if v.constraint == "serve_where_loaded"}
+    expected = {f"local route {r}, model {inst.model_names[m]!r}, slot {t}" for r, m, t in np.argwhere(sol.local)}
+    expected |= {f"neighbour route {p}, model {inst.model_names[m]!r}, slot {t}"
+                 for p, m, t in np.argwhere(sol.neighbour)}
+    assert named == expected
 
     def extra_cloud(a):
         a[0, 0, 0] += 1
@@ -166,12 +174,23 @@ def test_evaluator_names_each_violated_constraint(medium):
     assert "storage" in {v.constraint for v in dep.evaluate(small_disks, sol).violations}
 
 
-def test_evaluator_flags_compute_overload():
-    inst = TINY["gen0"]
-    sol = edgeopt.solve(inst, "highs").solution
+def test_evaluator_flags_compute_overload(tmp_path):
+    """With the cloud disabled every request of a feasible plan is served at an edge, so squeezing the
+    edges' compute below one inference must overload them; the overloaded (edge, slot) pairs are the
+    ones tests/oracles.py finds from the instance document."""
+    inst = TINY["gen0-nocloud-tight"]
+    assert not inst.data["cloud"]["enabled"] and inst.demand.sum() > 0
+    result = edgeopt.solve(inst, "highs")
+    assert result.status == edgeopt.Status.OPTIMAL and result.evaluation.feasible
+    sol = result.solution
+    assert sol.local.sum() + sol.neighbour.sum() == inst.demand.sum()
     squeezed = _variant(inst, "squeeze", compute_seconds=0.5)
-    if sol.local.any() or sol.neighbour.any():
-        assert "compute" in {v.constraint for v in dep.evaluate(squeezed, sol).violations}
+    assert 0.5 < min(m["edge_inference_seconds"] for m in squeezed.data["models"])
+    flagged = {v.where for v in dep.evaluate(squeezed, sol).violations if v.constraint == "compute"}
+    path = tmp_path / "plan.json"
+    edgeopt.save_solution(inst, result, path)
+    overloaded = {f"edge {e!r}, slot {t}" for kind, (e, t) in deployment_violations(squeezed, path) if kind == "compute"}
+    assert overloaded and flagged == overloaded
 
 
 def test_verify_turns_a_lying_solver_into_error(medium):

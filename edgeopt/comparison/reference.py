@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeopt.document import InstanceError
+from edgeopt.io import write_atomic
 
 #: The reference file of the bundled instances, in a source checkout.
 BUNDLED = Path(__file__).resolve().parents[2] / "instances" / "reference.solu"
@@ -74,20 +75,22 @@ def read_solu(path: str | Path) -> dict[str, Reference]:
 
 def write_solu(path: str | Path, references: dict[str, Reference], comments: list[str] | None = None) -> None:
     """Write references as a .solu file (atomically), one instance after another in name order."""
-    from edgeopt.io import write_atomic
-
     lines = list(comments or [])
     for name in sorted(references):
         ref = references[name]
         if ref.infeasible:
             lines.append(f"=inf= {name}")
-        if ref.optimum is not None:
-            lines.append(f"=opt= {name} {ref.optimum!r}")
-        if ref.best is not None:
-            lines.append(f"=best= {name} {ref.best!r}")
-        if ref.bound is not None:
-            lines.append(f"=bound= {name} {ref.bound!r}")
+        for tag, value in (("=opt=", ref.optimum), ("=best=", ref.best), ("=bound=", ref.bound)):
+            if value is not None:
+                lines.append(f"{tag} {name} {_number(value)}")
     write_atomic(path, "\n".join(lines) + "\n")
+
+
+def _number(value: float) -> str:
+    """An integral value as an integer (336, not 336.0: the published optima are integers), else the
+    shortest text that reads back as the same float."""
+    v = float(value)
+    return str(int(v)) if v.is_integer() and abs(v) < 2 ** 53 else repr(v)
 
 
 def comment_lines(path: str | Path) -> list[str]:

@@ -350,6 +350,10 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
             pending.append(spec)
     if results_dir is not None:
         results_dir.mkdir(parents=True, exist_ok=True)
+        # A sweep killed while writing leaves its temporary file (".<key>.json.<random>.json", see
+        # io.atomic_output); the finished files are complete, the temporaries are dropped.
+        for stale in results_dir.glob(".*.json"):
+            stale.unlink(missing_ok=True)
 
     bar = tqdm(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
                desc="compare", dynamic_ncols=True)
