@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 
 import edgeopt
 from edgeopt import registry
-from edgeopt.document import InstanceError
+from edgeopt.document import InstanceError, parse_integer, parse_number, printable
 from edgeopt.io import atomic_output
 from edgeopt.result import Result, Status
 from edgeopt.text import fields, number, percent, table
@@ -70,10 +70,10 @@ def _positive(what: str):
 
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value = parse_number(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if not (math.isfinite(value) and value > 0):
+        if not value > 0:
             raise argparse.ArgumentTypeError(f"must be a positive, finite {what.removeprefix('a ')}, got {text!r}")
         return value
 
@@ -86,7 +86,7 @@ _positive_seconds = _positive("a number of seconds")
 def _int_at_least(low: int, high: int | None = None):
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value = parse_integer(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
         if value < low or (high is not None and value > high):
@@ -128,24 +128,34 @@ def _load(path: str):
     return instances[0]
 
 
-def _references(path: str | None) -> dict:
-    """Reference values by instance name: the given .solu file, else the default one if there is one."""
-    from edgeopt.comparison.reference import default_path, read_solu
+def _reference_tables(path: str | None, files: Sequence[str]) -> list[dict]:
+    """The reference tables to look instances up in: the given .solu file, else those found beside the
+    files and the packaged copy (edgeopt.comparison.reference.candidates)."""
+    from edgeopt.comparison.reference import candidates, read_solu
 
-    path = path if path is not None else default_path()
-    if path is None:
-        return {}
-    with _reading(str(path)):
-        return read_solu(path)
+    paths = [Path(path)] if path is not None else candidates(files)
+    tables = []
+    for p in paths:
+        with _reading(str(p)):
+            tables.append(read_solu(p))
+    return tables
 
 
 def _check_output_path(out: str, inputs: Sequence[str]) -> None:
+    """Refuse, before anything is solved, an output that cannot be written: a folder, a device, a pipe,
+    an input file, or a place without write permission."""
     p = Path(out)
-    if p.is_dir():
-        raise UserError(f"{out}: is a folder; -o needs a file name")
+    if p.exists() and not p.is_file():
+        what = "a folder" if p.is_dir() else "not a regular file (a device, a pipe or a socket)"
+        raise UserError(f"{printable(out)}: is {what}; the output must be a regular file")
     for f in inputs:
         if Path(f).exists() and p.exists() and p.resolve() == Path(f).resolve():
-            raise UserError(f"{out}: is also an input file; refusing to overwrite it")
+            raise UserError(f"{printable(out)}: is also an input file; refusing to overwrite it")
+    folder = p.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folders that do not exist yet are made when the file is written
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{printable(out)}: cannot be written (no permission to write in {printable(str(folder))})")
 
 
 # -- solve -----------------------------------------------------------------------------------------
@@ -195,14 +205,16 @@ def cmd_solve(args) -> int:
 
     if len(results) == 1 and not several:
         path, inst, result = results[0]
-        print(fields([("instance", f"{inst.name} ({path})")]))
+        print(fields([("instance", f"{inst.name} ({printable(path)})")]))
         print(result.summary())
     else:
+        from edgeopt.comparison.reference import lookup
+
         # One line per instance: per file for JSON files, per problem (by name) for OR-Library files.
-        label = (lambda path, inst: inst.name) if several else (lambda path, inst: path)
-        refs = _references(args.reference)
-        known = {inst.name: refs[inst.name].value for _, inst, _ in results
-                 if inst.name in refs and refs[inst.name].value is not None}
+        label = (lambda path, inst: inst.name) if several else (lambda path, inst: printable(path))
+        tables = _reference_tables(args.reference, args.files)
+        found = {inst.name: lookup(tables, inst.name, inst.hash)[0] for _, inst, _ in results}
+        known = {name: ref.value for name, ref in found.items() if ref is not None and ref.value is not None}
         header = ["instance" if several else "file", "status", "objective", "bound", "gap"]
         header += ["reference", "ref_gap"] if known else []
         rows = []
@@ -216,6 +228,9 @@ def cmd_solve(args) -> int:
         for path, inst, r in results:
             if r.message:
                 print(f"{label(path, inst)}: {r.message}")
+        used = sorted({found[name].source for name in known})
+        if used:
+            print(f"references: {', '.join(printable(u) for u in used)} (matched by name and content hash)")
 
     if args.output is not None:
         path, inst, result = results[0]
@@ -229,7 +244,7 @@ def cmd_solve(args) -> int:
         else:
             with _user_input():
                 edgeopt.save_solution(inst, result, args.output)
-            print(f"solution    written to {args.output}")
+            print(f"solution    written to {printable(args.output)}")
     return max(_exit_code(r) for _, _, r in results)
 
 
@@ -361,6 +376,9 @@ def cmd_compare(args) -> int:
         if any(s > MAX_SEED for s in seeds):
             raise ValueError(f"bad seeds spec {args.seeds!r}: seeds go up to {MAX_SEED}")
         solver_names = [n.strip() for n in args.solvers.split(",")]
+        if args.update_reference is not None:  # found before the sweep, so that a bad one costs nothing
+            target = _update_target(args.update_reference if isinstance(args.update_reference, str)
+                                    else args.reference, args.paths)
         unknown = [n for n in solver_names if n not in registry.all_names()]
         if unknown:
             raise ValueError(f"unknown solver {unknown[0]!r}; known: {', '.join(registry.all_names())}")
@@ -368,22 +386,35 @@ def cmd_compare(args) -> int:
         df = edgeopt.compare(args.paths, solver_names, seeds=seeds, time_limit=args.time_limit, workers=args.workers,
                              dask=args.dask, out=args.out, progress=not args.no_progress, report=False, **kwargs)
     # Outside _user_input: a failure while writing the reports is a fault of the program, not of the input.
-    if args.out is not None:
-        write_reports(df, Path(args.out))
+    written = [] if args.out is None else write_reports(df, Path(args.out))
     print(summary_table(df))
     if args.out is not None:
-        print(f"\nwrote {args.out}/results.csv, {args.out}/results.json and {args.out}/results/")
+        out = Path(args.out)
+        files = [out / "results.csv", out / "results.json", *written, out / "results"]
+        print("\nwrote " + ", ".join(printable(str(f)) + ("/" if f.name == "results" else "") for f in files))
     if args.update_reference is not None:
-        _update_reference(df, args.update_reference if isinstance(args.update_reference, str)
-                          else args.reference)
+        _update_reference(df, target)
     return EXIT_OK
 
 
-def _update_reference(df, path: str | None) -> None:
-    """Write newly proven optima, better solutions and tighter bounds back, and say what changed."""
-    from edgeopt.comparison.reference import BUNDLED, comment_lines, default_path, improve, read_solu, write_solu
+def _update_target(named: str | None, paths: Sequence[str]) -> Path:
+    """The .solu file --update-reference writes: the one named, else the nearest one beside the instances
+    (never the copy inside the installed package)."""
+    from edgeopt.comparison.reference import PACKAGED, candidates
 
-    path = Path(path or default_path() or BUNDLED)
+    if named is not None:
+        return Path(named)
+    beside = [c for c in candidates(paths) if c != PACKAGED]
+    if not beside:
+        raise UserError("--update-reference: no reference.solu beside the instances; name the file to write "
+                        "(--update-reference FILE)")
+    return beside[0]
+
+
+def _update_reference(df, path: Path) -> None:
+    """Write newly proven optima, better solutions and tighter bounds back, and say what changed."""
+    from edgeopt.comparison.reference import comment_lines, improve, read_solu, write_solu
+
     with _user_input():
         old = read_solu(path) if path.exists() else {}
         comments = comment_lines(path) if path.exists() else ["# Reference values (MIPLIB .solu style)"]
@@ -486,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # whatever the terminal's encoding, printing never fails
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         try:
@@ -493,8 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # argparse exits on --help, --version and usage errors
             return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
         return args.func(args)
-    except (InstanceError, UserError) as exc:
+    except InstanceError as exc:  # its file name and keys are already printable
         print(f"edgeopt: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except UserError as exc:
+        text = str(exc) if isinstance(exc, _Several) else printable(str(exc))
+        print(f"edgeopt: error: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("edgeopt: interrupted", file=sys.stderr)

@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -21,11 +22,23 @@ import numpy as np
 FORMAT = 1
 
 
+def printable(text: str) -> str:
+    """``text`` with every control character, lone surrogate and other unprintable character escaped
+    (``\\n``, ``\\x1b``, ``\\ud800``): a file name or key put in a message cannot forge a line or an
+    escape sequence on the terminal, nor fail to print."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in text)
+
+
 class InstanceError(ValueError):
-    """An input file (instance, solution, reference) is not valid. ``problems`` holds (JSON path, message)."""
+    """An input file (instance, solution, reference) is not valid. ``problems`` holds (JSON path, message).
+
+    The file name is kept printable (:func:`printable`), so the message can always be shown as it is."""
 
     def __init__(self, source: str, problems: Iterable[tuple[str, str]]):
-        self.source = str(source)
+        self.source = printable(str(source))
         self.problems = list(problems)
         super().__init__(self._text())
 
@@ -70,6 +83,28 @@ def frozen(values, dtype=float) -> np.ndarray:
     return a
 
 
+# -- numbers written as text (command lines, OR-Library and .solu files) ------------------------------
+#: An ASCII decimal integer. Python's int() also takes "1_000", "+3" with spaces and digits of other
+#: scripts ("١٢"), none of which a user means as a number in a file or on a command line.
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+#: An ASCII decimal number (float() also takes "1_0.5", "nan", "inf" and other scripts' digits).
+NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def parse_integer(text: str) -> int:
+    """An integer written in ASCII decimal digits; ValueError for anything else."""
+    if not INTEGER_TEXT.fullmatch(text.strip()):
+        raise ValueError(f"must be an integer, got {text!r}")
+    return int(text)
+
+
+def parse_number(text: str) -> float:
+    """A finite number written as an ASCII decimal; ValueError for anything else."""
+    if not NUMBER_TEXT.fullmatch(text.strip()) or not math.isfinite(float(text)):
+        raise ValueError(f"must be a number, got {text!r}")
+    return float(text)
+
+
 # -- hashes ------------------------------------------------------------------------------------------
 def canonical_json(data: Any) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -88,7 +123,8 @@ def json_path(parts: Iterable[Any]) -> str:
         if isinstance(p, int):
             out += f"[{p}]"
         else:
-            out += f".{p}" if out else str(p)
+            key = printable(str(p))
+            out += f".{key}" if out else key
     return out or "(top level)"
 
 
@@ -145,35 +181,81 @@ def _schema_problems(error) -> list[tuple[str, str]]:
         "enum": lambda: f"must be one of {', '.join(map(shown, val))}, got {shown(inst)}",
         "const": lambda: f"must be {shown(val)}, got {shown(inst)}",
         "uniqueItems": lambda: "must not repeat an item",
+        "not": lambda: f"must not contain a control character (newline, tab, escape, ...), got {shown(inst)}",
     }
     if v in _COMPARISONS:
         return [(where, f"must be {_COMPARISONS[v]} {val}, got {shown(inst)}")]
     return [(where, messages[v]() if v in messages else error.message)]
 
 
-def _non_finite(value: Any, path: list) -> list[tuple[str, str]]:
-    """Every NaN or infinity in the document: JSON has none, Python's parser accepts them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return [(json_path(path), f"must be a finite number, got {value}")]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _non_finite(v, path + [k])]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _non_finite(v, path + [i])]
-    return []
+#: At most this many problems are listed for one file (a hostile file can hold millions).
+MAX_PROBLEMS = 50
+
+
+def _is_text(s: str) -> bool:
+    """Text that can be written out: no lone surrogate (JSON's "\\ud800" escape parses to one)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bad_values(data: Any) -> list[tuple[str, str]]:
+    """Every NaN or infinity (JSON has none, Python's parser accepts them) and every string or key that is
+    not writable text, in the whole document (walked without recursion)."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[Any, list]] = [(data, [])]
+    while stack and len(out) <= MAX_PROBLEMS:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            out.append((json_path(path), f"must be a finite number, got {value}"))
+        elif isinstance(value, str) and not _is_text(value):
+            out.append((json_path(path), "must be valid Unicode text (it holds a lone surrogate such as \\ud800)"))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if not _is_text(k):
+                    out.append((json_path(path), "holds a key that is not valid Unicode text (a lone surrogate)"))
+                else:
+                    stack.append((v, path + [k]))
+        elif isinstance(value, list):
+            stack.extend((v, path + [i]) for i, v in enumerate(value))
+    return sorted(out)
+
+
+def _validator(schema: dict):
+    """A Draft 2020-12 validator where "integer" means a JSON integer: jsonschema also takes 1.0 as an
+    integer, and a count of 1.0 slots is not a count a program can loop over."""
+    import jsonschema
+
+    global _Validator
+    if _Validator is None:
+        checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+        _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
+    return _Validator(schema)
+
+
+_Validator = None
+
+
+def cap_problems(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The first MAX_PROBLEMS problems, and a line saying how many more there are."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return problems[:MAX_PROBLEMS] + [("", f"... and {len(problems) - MAX_PROBLEMS} more problems")]
 
 
 def check_schema(data: Any, schema: dict, source: str) -> None:
-    """Raise :class:`InstanceError` listing every schema problem and every non-finite number."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema)
-    problems: list[tuple[str, str]] = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
-        problems += _schema_problems(error)
-    problems += _non_finite(data, [])
+    """Raise :class:`InstanceError` listing every schema problem, non-finite number and invalid text."""
+    problems = _bad_values(data)
+    if not problems:  # a lone surrogate would break the validator's own messages
+        errors = sorted(_validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+        for error in errors[:MAX_PROBLEMS + 1]:
+            problems += _schema_problems(error)
     if problems:
         # One value can break two rules (NaN fails "> 0" and "finite"); say each thing once.
-        raise InstanceError(source, list(dict.fromkeys(problems)))
+        raise InstanceError(source, cap_problems(list(dict.fromkeys(problems))))
 
 
 def check_unique(names: list[str], what: str, path: str, problems: list) -> dict[str, int]:
@@ -194,8 +276,9 @@ def listing(names: Iterable[str], most: int = 8) -> str:
 
 
 # -- building blocks of the families' JSON Schemas -----------------------------------------------------
-#: A name: a non-empty string of reasonable length (model, edge, category, ...).
-NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+#: A name: a non-empty string of reasonable length (model, edge, category, ...), with no control character
+#: (a name is printed in tables and messages: a newline or an escape sequence would forge or garble them).
+NAME = {"type": "string", "minLength": 1, "maxLength": 200, "not": {"pattern": "[\\x00-\\x1f\\x7f-\\x9f]"}}
 #: Free text (description, source).
 TEXT = {"type": "string", "maxLength": 10_000}
 #: A list of names.
@@ -204,9 +287,14 @@ NAMES = {"type": "array", "items": NAME}
 SOURCES = {"type": "object", "additionalProperties": {"type": "string"}}
 
 
+#: The smallest value of a positive quantity (seconds, GB, Gbit/s, compute units): below it divisions by
+#: the value overflow or lose every digit (5e-324 s per request is no request time at all).
+LEAST_POSITIVE = 1e-6
+
+
 def positive(maximum: float) -> dict:
-    """A number > 0 and <= maximum (the maximum turns absurd values into errors)."""
-    return {"type": "number", "exclusiveMinimum": 0, "maximum": maximum}
+    """A number >= LEAST_POSITIVE and <= maximum: both ends turn absurd values into errors."""
+    return {"type": "number", "minimum": LEAST_POSITIVE, "maximum": maximum}
 
 
 def nonnegative(maximum: float) -> dict:

@@ -12,15 +12,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from edgeopt import registry
-from edgeopt.document import FORMAT, InstanceError, check_schema, json_type, shown
+from edgeopt.document import FORMAT, InstanceError, check_schema, json_type, record, shown
+from edgeopt.result import Status
 
-#: Largest instance file read, in bytes; anything larger is refused before parsing.
-MAX_FILE_BYTES = 512 * 1024 * 1024
+#: Largest instance or solution file read, in bytes; a larger one is refused before a byte is read. The
+#: largest bundled instance is under 1 MB and a 1,000,000-variable deployment instance about 2 MB; parsing
+#: a 64 MiB JSON file takes about 3 s and 400 MB here, which bounds what a hostile file can cost.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Deepest nesting of arrays and objects accepted. Instance and solution files need at most 6; the
 #: recursive checks (and jsonschema) would hit Python's recursion limit near 500.
 MAX_DEPTH = 64
@@ -70,19 +74,37 @@ def parse_json_text(text: str, source: str) -> Any:
     return data
 
 
-def read_text(path: str | os.PathLike) -> str:
-    p = Path(path)
-    if not p.exists():
-        raise InstanceError(str(path), [("", "no such file")])
-    if p.is_dir():
-        raise InstanceError(str(path), [("", "is a folder, expected a file")])
-    size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise InstanceError(str(path), [("", f"file is {size} bytes, more than the limit of {MAX_FILE_BYTES}")])
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_text(path: str | os.PathLike, limit: int = MAX_FILE_BYTES) -> str:
+    """The UTF-8 text of a regular file of at most ``limit`` bytes; anything else is an InstanceError
+    naming the file, decided from ``stat`` before the file is opened (a pipe would block, /dev/zero never
+    ends)."""
+    source = str(path)
     try:
-        return p.read_text(encoding="utf-8")
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InstanceError(source, [("", "no such file")]) from None
+    except OSError as exc:
+        raise InstanceError(source, [("", f"cannot be read: {exc.strerror}")]) from None
+    if not stat.S_ISREG(info.st_mode):
+        what = next((word for test, word in _KINDS if test(info.st_mode)), "not a regular file")
+        raise InstanceError(source, [("", f"is {what}, expected a regular file")])
+    if info.st_size > limit:
+        raise InstanceError(source, [("", f"file is {info.st_size:,} bytes, more than the limit of {limit:,}")])
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)  # the file may have grown since stat
+    except OSError as exc:
+        raise InstanceError(source, [("", f"cannot be read: {exc.strerror}")]) from None
+    if len(data) > limit:
+        raise InstanceError(source, [("", f"file is more than the limit of {limit:,} bytes")])
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InstanceError(str(path), [("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+        raise InstanceError(source, [("", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
 
 
 def _family_of(data: Any, source: str) -> registry.Family:
@@ -148,15 +170,21 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     For writers that take a path (HiGHS picks the model format from the suffix) as well as text.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+    except OSError as exc:  # named after the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     try:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a saved file gets the usual permissions
         yield Path(tmp)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -203,23 +231,31 @@ def save_solution(instance, result, path: str | os.PathLike) -> None:
     write_atomic(path, dump_json(solution_document(instance, result)))
 
 
+def solution_schema(family: registry.Family) -> dict:
+    """The JSON Schema of a whole solution file of ``family`` (what :func:`save_solution` writes)."""
+    value = {"type": ["number", "null"], "minimum": -1e300, "maximum": 1e300}
+    return record(["kind", "format", "instance", "instance_hash", "solver", "status", "decisions"], {
+        "kind": {"const": f"{family.kind}-solution"},
+        "format": {"const": FORMAT},
+        "instance": {"type": "string", "maxLength": 10_000},
+        "instance_hash": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+        "solver": {"type": "string", "maxLength": 200},
+        "status": {"enum": [s.value for s in Status]},
+        "objective": value, "bound": value, "gap": value,
+        "decisions": family.solution_schema,
+    })
+
+
 def load_solution(path: str | os.PathLike, instance):
-    """Read a solution file written by :func:`save_solution` and return the family's solution."""
+    """Read a solution file written by :func:`save_solution` and return the family's solution.
+
+    The file must name this instance's content hash: a plan for another instance (or one that does not
+    say which) is refused, as is any field of the wrong type."""
     source = str(path)
     doc = parse_json_text(read_text(path), source)
     family = registry.family_of(instance)
-    problems: list[tuple[str, str]] = []
-    if not isinstance(doc, dict):
-        raise InstanceError(source, [("(top level)", f"must be a JSON object, got {json_type(doc)}")])
-    if doc.get("kind") != f"{family.kind}-solution":
-        problems.append(("kind", f"must be '{family.kind}-solution', got {shown(doc.get('kind'))}"))
-    if doc.get("instance_hash") not in (None, instance.hash):
-        problems.append(("instance_hash", f"this solution is for another instance content ({doc.get('instance')!r}); "
-                         f"expected {instance.hash}"))
-    if not isinstance(doc.get("decisions"), dict):
-        problems.append(("decisions", "missing required key, or not an object"))
-    if problems:
-        raise InstanceError(source, problems)
-    check_schema({"decisions": doc["decisions"]},
-                 {"type": "object", "properties": {"decisions": family.solution_schema}}, source)
+    check_schema(doc, solution_schema(family), source)
+    if doc["instance_hash"] != instance.hash:
+        raise InstanceError(source, [("instance_hash", f"this solution is for another instance content "
+                                      f"({shown(doc['instance'])}, {doc['instance_hash']}); expected {instance.hash}")])
     return family.solution_from_data(instance, doc["decisions"], source)

@@ -12,9 +12,10 @@ within a family the exact methods first, then the heuristics, each group by name
 from __future__ import annotations
 
 import importlib
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+from edgeopt.document import INTEGER_TEXT, parse_integer, parse_number
 
 #: Family kinds, as they appear in files and on the command line.
 FAMILIES: dict[str, "Family"] = {}
@@ -39,10 +40,7 @@ class GeneratorOption:
 def at_least(low: int) -> Callable[[str], int]:
     """A generator option's parser: an integer >= ``low``."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"must be an integer, got {text!r}") from None
+        value = parse_integer(text)
         if value < low:
             raise ValueError(f"must be an integer >= {low}, got {text!r}")
         return value
@@ -52,11 +50,8 @@ def at_least(low: int) -> Callable[[str], int]:
 def number(*, positive: bool) -> Callable[[str], float]:
     """A generator option's parser: a finite number, > 0 (``positive``) or >= 0."""
     def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"must be a number, got {text!r}") from None
-        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        value = parse_number(text)
+        if not (value > 0 if positive else value >= 0):
             raise ValueError(f"must be a {'positive' if positive else 'non-negative'}, finite number, got {text!r}")
         return value
     return parse
@@ -65,7 +60,7 @@ def number(*, positive: bool) -> Callable[[str], float]:
 def count_or_names(text: str) -> int | list[str]:
     """A generator option's parser: ``4`` (a count drawn from a catalog) or ``a,b`` (catalog names)."""
     text = text.strip()
-    if text.isdigit():
+    if INTEGER_TEXT.fullmatch(text):
         return int(text)
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:

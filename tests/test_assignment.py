@@ -160,8 +160,8 @@ def _put(*path_value):
 
 BAD = [
     ("unknown category", _put("prompts", 0, "category", "surreal"), "prompts[0].category", "unknown category 'surreal'"),
-    ("zero budget", _put("compute_budget", 0), "compute_budget", "must be > 0, got 0"),
-    ("negative budget", _put("compute_budget", -1.5), "compute_budget", "must be > 0, got -1.5"),
+    ("zero budget", _put("compute_budget", 0), "compute_budget", "must be >= 1e-06, got 0"),
+    ("negative budget", _put("compute_budget", -1.5), "compute_budget", "must be >= 1e-06, got -1.5"),
     ("empty prompt list", _put("prompts", []), "prompts", "must have at least 1 item(s), got 0"),
     ("empty steps grid", _put("models", 0, "steps", []), "models[0].steps", "must have at least 1 item(s), got 0"),
     ("negative std", _put("models", 1, "quality", "basic", "clip_std", -0.5), "models[1].quality.basic.clip_std",

@@ -152,7 +152,7 @@ def test_a_bad_file_among_several_stops_before_solving(capsys, tmp_path, instanc
 @pytest.mark.parametrize("argv, message", [
     (["--time-limit", "0"], "argument --time-limit: must be a positive, finite number of seconds, got '0'"),
     (["--time-limit", "-1"], "argument --time-limit: must be a positive, finite number of seconds, got '-1'"),
-    (["--time-limit", "nan"], "argument --time-limit: must be a positive, finite number of seconds, got 'nan'"),
+    (["--time-limit", "nan"], "argument --time-limit: must be a number of seconds, got 'nan'"),
     (["--time-limit", "soon"], "argument --time-limit: must be a number of seconds, got 'soon'"),
     (["--seed", "-3"], "argument --seed: must be an integer between 0 and 2147483647, got '-3'"),
     (["--solver", "nope"], "unknown solver 'nope'; known: "),

@@ -202,10 +202,14 @@ def test_instances_and_inputs():
     inst = edgeopt.load(DEPLOY / "tiny-1.json")
     df = _run([inst], ["greedy"], reference=None)
     assert df.path[0] == "" and df.instance[0] == "tiny-1"
-    # solvers run only on the families they handle: genetic solves deployment, not gap
+    # solvers run only on the families they handle: genetic solves deployment, not gap; the gap problems
+    # stay in the table as skipped rows, one per problem, saying why (nothing is dropped)
     df = _run([inst, ROOT / "instances" / "gap" / "gap1.txt"], ["genetic"], reference=None,
               options={"generations": 2})
-    assert set(df.family) == {"deployment"}
+    ran, skipped = df[df.family == "deployment"], df[df.family == "gap"]
+    assert list(ran.status) == ["feasible"] and len(skipped) == 5
+    assert set(skipped.status) == {"skipped"} and set(skipped.solver) == {"-"}
+    assert set(skipped.message) == {"none of the solvers genetic solves gap instances"}
     with pytest.raises(ValueError, match="unknown solver"):
         _run([inst], ["nope"])
     with pytest.raises(ValueError, match="no such file"):

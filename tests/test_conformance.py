@@ -3,6 +3,7 @@ edgeopt.testing, on small bundled instances with their reference values; a new s
 registering it. Deliberately broken toy solvers show that the checks catch what they claim to."""
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
@@ -11,6 +12,7 @@ import pytest
 
 import edgeopt
 from edgeopt.comparison.reference import read_solu
+from edgeopt.io import instance_from_data
 from edgeopt.registry import SOLVERS, register_solver
 from edgeopt.result import Result, Status
 from edgeopt.solver import Options, Solver, option
@@ -37,11 +39,27 @@ CASES = {
                            for n in ("tiny-1", "tiny-2", "small-1", "small-2")],
     "gap": lambda: [_gap("gap1", 1), _gap("gap1", 2), _gap("gap4", 1)],
 }
-#: Per family an instance on which a solver can run long, and the time limit it must honour.
+def _hundred_models():
+    """An assignment instance of 100 models and 4 categories (the catalog's five, each copied 20 times with
+    slightly lower quality): far more candidates than the exact enumeration may count or price."""
+    data = edgeopt.generate("assignment", prompts=200, models=5, seed=3).data
+    models = []
+    for k in range(100):
+        m = copy.deepcopy(data["models"][k % 5])
+        m["name"] = f"{m['name']}-copy{k}"
+        for q in m["quality"].values():
+            q["clip_max"] = round(q["clip_max"] - 0.01 * (k // 5), 4)
+        models.append(m)
+    data.update(name="assign-100-models", models=models)
+    return instance_from_data(data, "<100 models>")
+
+
+#: Per family an instance on which every solver would run long without a limit, and the time limit it must
+#: honour (model building, candidate counting and bounds included).
 LONG = {
-    "deployment": lambda: (_deployment("large-1"), 2.0),
-    "assignment": lambda: (edgeopt.load(INSTANCES / "assignment" / "assign-large-2.json"), 1.0),
-    "gap": lambda: (_gap("gap4", 5), 0.5),
+    "deployment": lambda: (_deployment("large-2"), 2.0),
+    "assignment": lambda: (_hundred_models(), 1.0),
+    "gap": lambda: (edgeopt.generate("gap", agents=40, jobs=800, type="D", seed=1), 1.0),
 }
 #: Where a solver cannot find a plan by design, said here rather than hidden (the cloud-only baseline
 #: has nothing to offer when the instance disables the cloud).

@@ -399,7 +399,7 @@ MALFORMED = [
     ("non-number token", lambda: set_token(problem_line(2, 3), 4, "1O"), "problem 2",
      f"line {problem_line(2, 3)}: profit[2][4] must be a number, got '1O'"),
     ("NaN token", lambda: set_token(problem_line(1, 7), 0, "nan"), "problem 1",
-     f"line {problem_line(1, 7)}: resource[1][0] must be a finite number"),
+     f"line {problem_line(1, 7)}: resource[1][0] must be a number, got 'nan'"),
     ("negative resource", lambda: set_token(problem_line(3, 10), 14, "-4"), "problem 3",
      f"line {problem_line(3, 10)}: resource[4][14] must be >= 0, got '-4'"),
     ("negative capacity", lambda: set_token(problem_line(3, 11), 2, "-1"), "problem 3",
@@ -555,7 +555,9 @@ def test_cli_solves_each_problem_of_a_file_one_line_each(capsys):
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split() == ["instance", "status", "objective", "bound", "gap", "reference", "ref_gap", "time"]
-    rows = [line.split() for line in lines[2:]]
+    rows = [line.split() for line in lines[2:7]]
     assert [r[0] for r in rows] == [f"gap2-{k}" for k in range(1, 6)]
+    # the reference file is named, found beside the instances and matched by name and content hash
+    assert lines[7] == f"references: {INSTANCES / 'reference.solu'} (matched by name and content hash)"
     for row, optimum in zip(rows, PUBLISHED["gap2"]):
         assert row[1] == "optimal" and float(row[2]) == optimum and float(row[5]) == optimum and row[6] == "0%"

@@ -78,7 +78,7 @@ def _del(keys):
 CASES = [
     Case("string capacity", put("edges", 0, "gpu_memory_gb", "24"),
          "edges[0].gpu_memory_gb", 'must be a number, got string "24"'),
-    Case("negative capacity", put("edges", 1, "storage_gb", -4), "edges[1].storage_gb", "must be > 0, got -4"),
+    Case("negative capacity", put("edges", 1, "storage_gb", -4), "edges[1].storage_gb", "must be >= 1e-06, got -4"),
     # literal() edits the first line with the key: "compute_seconds" first appears in edges[0],
     # "storage_gb" in models[0].
     Case("NaN capacity", literal("compute_seconds", "NaN"), "edges[0].compute_seconds",
@@ -268,9 +268,16 @@ def sol_put(*path_and_value) -> Callable[[dict], None]:
 
 FIRST_ROUTE = ("decisions", "routes", 0)
 SOLUTION_CASES = [
-    ("wrong kind", sol_put("kind", "deployment"), "kind", "must be 'deployment-solution'"),
-    ("other instance", sol_put("instance_hash", "sha256:0"), "instance_hash", "this solution is for another instance"),
-    ("decisions null", sol_put("decisions", None), "decisions", "missing required key, or not an object"),
+    ("wrong kind", sol_put("kind", "deployment"), "kind", 'must be "deployment-solution", got "deployment"'),
+    ("other instance", sol_put("instance_hash", "sha256:" + "0" * 64), "instance_hash",
+     "this solution is for another instance content"),
+    ("no instance hash", sol_put("instance_hash", None), "instance_hash", "must be a string, got null"),
+    ("malformed hash", sol_put("instance_hash", "sha256:0"), "instance_hash", "must match ^sha256:[0-9a-f]{64}$"),
+    ("decisions null", sol_put("decisions", None), "decisions", "must be an object, got null"),
+    ("format a string", sol_put("format", "1"), "format", 'must be 1, got "1"'),
+    ("unknown status", sol_put("status", "done"), "status", "must be one of"),
+    ("solver a number", sol_put("solver", 3), "solver", "must be a string, got integer 3"),
+    ("objective of 400 digits", sol_put("objective", 10 ** 400), "objective", "must be <= 1e+300"),
     ("slots of the wrong length", sol_put("decisions", "slots", []), "decisions.slots", "must be an array of 2 slot(s)"),
     ("unknown edge", sol_put("decisions", "slots", 0, "stored", "edge9", []), "decisions.slots[0].stored.edge9",
      "no such edge"),

@@ -107,16 +107,12 @@ def test_shifted_geometric_mean():
 
 def test_performance_profile_matches_hand_computed_ratios(runs):
     profile = plots.performance_profile(runs)
-    # Problems (instance, seed): alpha/0, alpha/1, beta/0, gamma/0, delta/0.
-    # Fastest solver: greedy 0.5, greedy 1.0, greedy 0.2, none, highs 1.0.
-    # Ratios: highs 4, 4, 50, inf, 1; greedy 1, 1, 1, inf, inf; genetic inf (error), inf (no row),
-    # inf (time limit), inf, 3.
-    taus = [1.0, 3.0, 4.0, 50.0]
-    expected = {
-        "highs": [1 / 5, 1 / 5, 3 / 5, 4 / 5],
-        "greedy": [3 / 5, 3 / 5, 3 / 5, 3 / 5],
-        "genetic": [0.0, 1 / 5, 1 / 5, 1 / 5],
-    }
+    # Problems (instance, seed): alpha/0, alpha/1, beta/0, gamma/0, delta/0. A run solved a problem when
+    # it is verified at the reference value: a feasible answer 5% or 10% above it has not (greedy
+    # everywhere, genetic on delta), and beta has only a bound, which no answer reaches.
+    # Solved: alpha/0 highs (2 s), alpha/1 highs (4 s), delta highs (1 s): ratio 1 each; the rest inf.
+    taus = [1.0]
+    expected = {"highs": [3 / 5], "greedy": [0.0], "genetic": [0.0]}
     assert sorted(profile) == sorted(expected)
     for solver, fractions in expected.items():
         got_taus, got_fractions = profile[solver]

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeopt import registry
+from edgeopt.backends.interrupt import run_stoppable
 from edgeopt.backends.milp import MILPSolver, Outcome, settle_infeasible_or_unbounded
 from edgeopt.modeling import MatrixForm, Model
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import Options, option
+from edgeopt.solver import Options, deadline, option
 
 
 def _highs(mf: MatrixForm, *, names: Model | None = None):
@@ -35,6 +36,29 @@ def _highs(mf: MatrixForm, *, names: Model | None = None):
         for i, n in enumerate(names.row_names()):
             h.passRowName(i, plain(n))
     return h
+
+
+#: The thread count HiGHS's process-wide task scheduler was started with (None: not started by us).
+_scheduler_threads: int | None = None
+
+
+def use_threads(threads: int) -> None:
+    """Make HiGHS's global task scheduler run ``threads`` threads. HiGHS starts that scheduler once per
+    process with the first solve's thread count and answers a later solve that asks for another count
+    with the status 'Not Set'; resetting it first lets thread counts change between solves."""
+    global _scheduler_threads
+    import highspy
+
+    if _scheduler_threads is not None and _scheduler_threads != threads:
+        highspy._core._Highs.resetGlobalScheduler(True)
+    _scheduler_threads = threads
+
+
+def run_highs(h, until: float | None) -> None:
+    """``h.run()``, stoppable by Ctrl-C and past ``until`` (edgeopt.backends.interrupt), through HiGHS's
+    user interrupt."""
+    h.HandleUserInterrupt = True
+    run_stoppable(h.run, h.cancelSolve, deadline=until)
 
 
 def check_highs_options(options: dict) -> None:
@@ -77,6 +101,7 @@ class HighsSolver(MILPSolver):
 
         check_highs_options(options.highs)
         started = time.perf_counter()
+        until = deadline(started, time_limit)
         h = _highs(mf)
         settings = {"mip_rel_gap": float(options.mip_rel_gap), "mip_abs_gap": float(options.mip_abs_gap),
                     "threads": int(options.threads), **options.highs}
@@ -86,13 +111,14 @@ class HighsSolver(MILPSolver):
             settings["random_seed"] = int(seed) % (2 ** 31)
         for key, value in settings.items():
             h.setOptionValue(key, value)
-        h.run()
+        use_threads(int(options.threads))
+        run_highs(h, until)
 
         def rerun(left):
             h.setOptionValue("presolve", "off")
             if left is not None:
                 h.setOptionValue("time_limit", max(1e-3, left))
-            h.run()
+            run_highs(h, until)
 
         ambiguous = h.getModelStatus() == highspy.HighsModelStatus.kUnboundedOrInfeasible and mf.integrality.any()
         settle_infeasible_or_unbounded(ambiguous, rerun, started, time_limit)

@@ -7,16 +7,18 @@ How the model reaches each solver and why CP-SAT's optimum is exact: docs/solver
 from __future__ import annotations
 
 import datetime
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from edgeopt.backends.interrupt import run_in_child, run_stoppable
 from edgeopt.backends.milp import MILPSolver, Outcome
 from edgeopt.modeling import MatrixForm, Model
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import Options, option
+from edgeopt.solver import Options, deadline, option
 
 #: Largest power of ten CP-SAT scaling tries: a coefficient must be a decimal with at most 9 digits after the point.
 MAX_DECIMALS = 9
@@ -213,10 +215,14 @@ class CpSatSolver(MILPSolver):
     def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
         from ortools.sat.python import cp_model
 
+        until = deadline(time.perf_counter(), time_limit)
         solver = cp_model.CpSolver()
         params = solver.parameters
+        # CP-SAT's own SIGINT handler would turn Ctrl-C into an ordinary stop (reported as an answer);
+        # without it Ctrl-C reaches Python, which stops the search (run_stoppable) and exits.
         settings = {"num_workers": options.workers, "linearization_level": options.linearization_level,
-                    "relative_gap_limit": 0.0, "absolute_gap_limit": 0.0, **options.parameters}
+                    "relative_gap_limit": 0.0, "absolute_gap_limit": 0.0, "catch_sigint_signal": False,
+                    **options.parameters}
         if time_limit is not None:
             settings["max_time_in_seconds"] = float(time_limit)
         if seed is not None:
@@ -230,7 +236,7 @@ class CpSatSolver(MILPSolver):
             cpm, sign, k_obj = cp_model_of(mf, model)
         except ScalingError as exc:
             return Outcome(Status.ERROR, "not integer", message=f"CP-SAT cannot take this model exactly: {exc}")
-        status = solver.solve(cpm)
+        status = run_stoppable(lambda: solver.solve(cpm), solver.stop_search, deadline=until)
         return _cpsat_outcome(solver, status, cpm, mf, sign, k_obj, hit=time_limit is not None)
 
 
@@ -309,11 +315,11 @@ class ScipSolver(MILPSolver):
     name, requires, Options = "scip", ("ortools.math_opt.python.mathopt",), ScipOptions
 
     def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
-        from ortools.math_opt import solution_pb2
+        from ortools.math_opt import result_pb2, solution_pb2
         from ortools.math_opt.core.python import solver as core
         from ortools.math_opt.python import mathopt
-        from pybind11_abseil.status import StatusNotOk
 
+        until = deadline(time.perf_counter(), time_limit)
         params = mathopt.SolveParameters(
             relative_gap_tolerance=float(options.relative_gap), absolute_gap_tolerance=float(options.absolute_gap),
             threads=1,
@@ -321,13 +327,23 @@ class ScipSolver(MILPSolver):
             time_limit=None if time_limit is None else datetime.timedelta(seconds=float(time_limit)))
         # The model goes to the solver as a proto: mathopt.solve would first build a Python Model and
         # later one Python object per variable in the result, which costs more than the solve on big models.
+        proto = model_proto(mf, getattr(model, "name", "edgeopt"))
+
+        def work() -> bytes:
+            return core.solve(proto, mathopt.SolverType.GSCIP.value, mathopt.StreamableSolverInitArguments().to_proto(),
+                              params.to_proto(), mathopt.ModelSolveParameters().to_proto(), None,
+                              mathopt.CallbackRegistration().to_proto(), None, None).SerializeToString()
+
+        # In a child process: SCIP looks at its interrupt flag (Ctrl-C, MathOpt's interrupter) only now and
+        # then, and not for up to 18 s on large-2; a killed child stops at once (edgeopt.backends.interrupt).
         try:
-            res = core.solve(model_proto(mf, getattr(model, "name", "edgeopt")), mathopt.SolverType.GSCIP.value,
-                             mathopt.StreamableSolverInitArguments().to_proto(), params.to_proto(),
-                             mathopt.ModelSolveParameters().to_proto(), None,
-                             mathopt.CallbackRegistration().to_proto(), None, None)
-        except StatusNotOk as exc:
-            return Outcome(Status.ERROR, "solve error", message=f"MathOpt/SCIP refused the model: {exc}")
+            data = run_in_child(work, deadline=until)
+        except RuntimeError as exc:
+            return Outcome(Status.ERROR, "solve error", message=f"MathOpt/SCIP failed: {exc}")
+        if data is None:
+            return Outcome(Status.TIME_LIMIT, "stopped past the time limit",
+                           message="SCIP ran past its time limit and was stopped; it left no solution")
+        res = result_pb2.SolveResultProto.FromString(data)
         term = mathopt.parse_termination(res.termination)
         R, L = mathopt.TerminationReason, mathopt.Limit
         raw = term.reason.name + (f" ({term.limit.name})" if term.limit is not None else "")

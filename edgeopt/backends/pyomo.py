@@ -14,6 +14,8 @@ is used for its results: termination condition, best bound and a solution loader
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeopt import registry
-from edgeopt.backends.highs import check_highs_options
+from edgeopt.backends.highs import check_highs_options, use_threads
+from edgeopt.backends.interrupt import run_stoppable
 from edgeopt.backends.milp import MILPSolver, Outcome, settle_infeasible_or_unbounded
 from edgeopt.modeling import MatrixForm
 from edgeopt.registry import register_backend
@@ -36,12 +39,24 @@ def _bound(v: float):
 #: Building takes one Pyomo call per row; the clock is read every this many rows.
 _ROWS_PER_CHECK = 2048
 #: Measured on the bundled large instances: appsi_highs takes about 1.5 times as long to load a model into
-#: HiGHS as Pyomo took to build it. A solve whose time left cannot cover that stops before loading.
+#: HiGHS (``set_instance``, which cannot be stopped part-way) as Pyomo took to build it. A solve whose time
+#: left cannot cover that stops before loading.
 LOAD_PER_BUILD_SECOND = 1.6
 
 
 class OutOfTime(Exception):
     """The time limit ran out while the Pyomo model was being built or before it could be loaded."""
+
+
+@contextlib.contextmanager
+def _quiet(logger: str):
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def build(mf: MatrixForm, name: str = "edgeopt", deadline: float | None = None):
@@ -136,7 +151,8 @@ class PyomoSolver(MILPSolver):
         check_highs_options(options.highs)
         started = time.perf_counter()
         try:
-            pm = build(mf, getattr(model, "name", "edgeopt"), deadline=deadline(started, time_limit))
+            with _quiet("pyomo.core"):  # Pyomo logs an ERROR for the exception that stops the build
+                pm = build(mf, getattr(model, "name", "edgeopt"), deadline=deadline(started, time_limit))
         except OutOfTime:
             return Outcome(Status.TIME_LIMIT, "time limit while building the Pyomo model",
                            message="the time limit ran out while the Pyomo model was being built")
@@ -149,22 +165,35 @@ class PyomoSolver(MILPSolver):
         opt = Highs(only_child_vars=True)  # every declared x[j] becomes a HiGHS column, used or not
         opt.config.load_solution = False
         opt.config.mip_gap = 0.0
-        if left is not None:
-            opt.config.time_limit = max(1e-3, left - load)
         highs_options = {"output_flag": False, "threads": 1, "mip_abs_gap": float(options.mip_abs_gap)}
         if seed is not None:
             highs_options["random_seed"] = int(seed) % (2 ** 31)
         highs_options.update(options.highs)
         opt.highs_options = highs_options
+        use_threads(int(highs_options["threads"]))
+        # The HiGHS model exists before the solve starts, so that Ctrl-C or an overrun can stop it
+        # (appsi_highs runs HiGHS with its user interrupt on); the solve then finds nothing to update.
+        opt.set_instance(pm)
+        for check in ("check_for_new_or_removed_constraints", "check_for_new_or_removed_vars",
+                      "check_for_new_or_removed_params", "check_for_new_objective", "update_constraints",
+                      "update_vars", "update_params", "update_named_expressions", "update_objective"):
+            setattr(opt.update_config, check, False)
+        until = deadline(started, time_limit)
+        left = seconds_left(started, time_limit)
+        if left is not None:
+            opt.config.time_limit = left  # what loading the model left of the limit
+
+        def run():
+            return run_stoppable(lambda: opt.solve(pm), lambda: opt._solver_model.cancelSolve(), deadline=until)
 
         def rerun(left):
             opt.highs_options = {**highs_options, "presolve": "off"}
             if left is not None:
                 opt.config.time_limit = left
-            return opt.solve(pm)
+            return run()
 
         try:
-            results = opt.solve(pm)
+            results = run()
             results = settle_infeasible_or_unbounded(results.termination_condition == TC.infeasibleOrUnbounded,
                                                      rerun, started, time_limit) or results
         except Exception as exc:  # APPSI raises plain exceptions for rejected options or models

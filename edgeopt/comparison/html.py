@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from edgeopt.comparison.plots import PLOT_FILES, plot_gap_per_instance, plot_gap_vs_time, plot_performance_profile
-from edgeopt.comparison.tables import (SUMMARY_NOTES, display_frame, failure_mask, in_order, solved_mask,
-                                       summary_markdown, summary_strings)
+from edgeopt.comparison.tables import (SUMMARY_NOTES, display_frame, failure_mask, in_order, summary_markdown,
+                                       summary_strings)
 from edgeopt.io import write_atomic
 
 
@@ -54,12 +54,14 @@ def report_html(df: pd.DataFrame, images: dict[str, Path]) -> str:
     frame = display_frame(df)
     rows = in_order(df)
     failed = failure_mask(rows).to_numpy()
-    solved = solved_mask(rows).to_numpy()
-    classes = ["failure" if f else ("" if s else "unsolved") for f, s in zip(failed, solved)]
+    # A verified solution counts whatever the status: a time limit with a checked incumbent is an answer.
+    answered = rows["verified"].fillna(False).astype(bool).to_numpy()
+    classes = ["failure" if f else ("" if a else "unsolved") for f, a in zip(failed, answered)]
     parts += ["<h2>All runs</h2>",
-              '<p class="note">Red rows are failures; yellow rows returned no confirmed solution without '
-              'being a failure (for example infeasible with no reference). A gap written "&lt;= x%" is '
-              "measured against a proven bound: the solution is within x% of the optimum.</p>",
+              '<p class="note">Red rows are failures; yellow rows ended without a verified solution and are not '
+              "failures (an infeasible answer where no reference exists, an instance no listed solver solves). "
+              'A gap written "&lt;= x%" is measured against a proven bound: the solution is within x% of the '
+              "optimum.</p>",
               _html_table(list(frame.columns), frame.itertuples(index=False), classes),
               "</body></html>", ""]
     return "\n".join(parts)

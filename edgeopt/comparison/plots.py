@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from edgeopt.comparison.tables import MIN_TIME_SECONDS, as_float, solved_mask, total_seconds
+from edgeopt.comparison.tables import MIN_TIME_SECONDS, as_float, profile_solved_mask, total_seconds
 
 PLOT_FILES = {
     "profile": "performance_profile.png",
@@ -33,8 +33,9 @@ def _problem_keys(df: pd.DataFrame) -> list[str]:
 def performance_profile(df: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Dolan–Moré performance profile over time.
 
-    A problem is one (instance, seed). For each problem, a solver's ratio is its time over the best
-    time among the solvers that solved it; unsolved (or missing) runs have ratio inf. Returns, per
+    A problem is one (instance, seed). A run solved it when it returned a verified answer at the reference
+    value (:func:`~edgeopt.comparison.tables.profile_solved_mask`). For each problem, a solver's ratio is its
+    time over the best time among the solvers that solved it; unsolved (or missing) runs have ratio inf. Returns, per
     solver, ``(taus, fractions)`` on one grid shared by all solvers: the sorted distinct finite
     ratios, and the fraction of all problems (those no solver solved included) with ratio <= tau.
     """
@@ -42,7 +43,7 @@ def performance_profile(df: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndar
     solvers = sorted(df["solver"].unique())
     frame = df[keys + ["solver"]].copy()
     frame["seconds"] = np.maximum(total_seconds(df), MIN_TIME_SECONDS)
-    frame.loc[~solved_mask(df), "seconds"] = math.inf
+    frame.loc[~profile_solved_mask(df), "seconds"] = math.inf
     # Several rows for the same problem and solver would be a bug upstream; keep the best one.
     times = frame.groupby(keys + ["solver"], dropna=False)["seconds"].min().unstack("solver")
     times = times.reindex(columns=solvers).fillna(math.inf)

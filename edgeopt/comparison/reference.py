@@ -1,31 +1,53 @@
-"""Reference values of instances in MIPLIB's .solu style.
+"""Reference values of instances in MIPLIB's .solu style, with the content hash of each instance.
 
     =opt=   NAME VALUE   proven optimum
     =best=  NAME VALUE   best known value, not proven optimal
     =bound= NAME VALUE   best proven bound (beside a =best=)
     =inf=   NAME         proven infeasible
+    =hash=  NAME sha256:...   the content hash of the instance the values are for (edgeopt's addition)
 
-Lines starting with '#' are comments.
+Lines starting with '#' are comments. A reference is looked up by name and, where the file gives a hash,
+used only for an instance with that content: a changed file with the same name gets no reference.
+
+Where references are found (:func:`candidates`): a file named on the command line, or else every
+``reference.solu`` in an instance file's folder or the two folders above it, and the copy of the bundled
+instances' references that ships inside the package (``edgeopt/data/reference.solu``), so that they work
+after a plain ``pip install`` from any folder.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeopt.document import InstanceError
-from edgeopt.io import write_atomic
+from edgeopt.document import MAX_PROBLEMS, NUMBER_TEXT, InstanceError, cap_problems, shown
+from edgeopt.io import read_text, write_atomic
 
-#: The reference file of the bundled instances, in a source checkout.
-BUNDLED = Path(__file__).resolve().parents[2] / "instances" / "reference.solu"
+_HASH = re.compile(r"sha256:[0-9a-f]{64}", re.ASCII)
+
+#: The bundled instances' references as shipped inside the package (a copy of instances/reference.solu,
+#: which tests/test_reference_script.py keeps equal to it).
+PACKAGED = Path(__file__).resolve().parents[1] / "data" / "reference.solu"
+#: Largest .solu file read; the bundled one is under 4 kB.
+MAX_SOLU_BYTES = 16 * 1024 * 1024
+_TAGS = {"=opt=": "optimum", "=best=": "best", "=bound=": "bound"}
 
 
-def default_path() -> Path | None:
-    """The reference file used when none is named: ./instances/reference.solu, else the bundled one."""
-    for path in (Path("instances") / "reference.solu", BUNDLED):
-        if path.is_file():
-            return path
-    return None
+def candidates(paths=()) -> list[Path]:
+    """The reference files that apply when none is named: ``reference.solu`` in each path's folder or the
+    two folders above it, then the packaged copy. Each file once, nearest first."""
+    found: list[Path] = []
+    for p in paths:
+        folder = Path(p).resolve()
+        folder = folder if folder.is_dir() else folder.parent
+        for d in (folder, folder.parent, folder.parent.parent):
+            if (d / "reference.solu").is_file():
+                found.append(d / "reference.solu")
+                break
+    if PACKAGED.is_file():
+        found.append(PACKAGED)
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,12 @@ class Reference:
     best: float | None = None
     bound: float | None = None
     infeasible: bool = False
+    hash: str | None = None  # the content hash of the instance these values are for
+    source: str = field(default="", compare=False)  # the file it was read from
+
+    def matches(self, instance_hash: str) -> bool:
+        """Whether the reference is for this instance content (a reference without a hash matches any)."""
+        return self.hash is None or self.hash == instance_hash
 
     @property
     def value(self) -> float | None:
@@ -42,35 +70,64 @@ class Reference:
         return self.optimum if self.optimum is not None else self.best
 
 
+def _line_problem(parts: list[str]) -> tuple[str, object] | str:
+    """(field, value) of one line of a .solu file, or what is wrong with it."""
+    tag = parts[0]
+    if tag == "=inf=" and len(parts) == 2:
+        return "infeasible", True
+    if tag == "=hash=" and len(parts) == 3:
+        return ("hash", parts[2]) if _HASH.fullmatch(parts[2]) else f"hash must be sha256:<64 hex digits>, got {shown(parts[2])}"
+    if tag not in _TAGS or len(parts) != 3:
+        return f"expected '=opt=|=best=|=bound= NAME VALUE', '=inf= NAME' or '=hash= NAME HASH', got {shown(' '.join(parts))}"
+    if not NUMBER_TEXT.fullmatch(parts[2]):
+        return f"value must be a finite decimal number, got {shown(parts[2])}"
+    value = float(parts[2])
+    return (_TAGS[tag], value) if math.isfinite(value) else f"value must be finite, got {shown(parts[2])}"
+
+
 def read_solu(path: str | Path) -> dict[str, Reference]:
-    """Parse a .solu file; raises InstanceError naming the file and line for a malformed line."""
+    """Parse a .solu file; raises InstanceError naming the file and line for every malformed line, a tag
+    given twice for one name, and a name both infeasible and with a value."""
+    source = str(path)
     fields: dict[str, dict] = {}
     problems = []
-    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path, limit=MAX_SOLU_BYTES).splitlines(), start=1):
         parts = line.split()
         if not parts or parts[0].startswith("#"):
             continue
-        tag = parts[0]
-        where = f"line {lineno}"
-        if tag == "=inf=" and len(parts) == 2:
-            fields.setdefault(parts[1], {})["infeasible"] = True
-            continue
-        keys = {"=opt=": "optimum", "=best=": "best", "=bound=": "bound"}
-        if tag not in keys or len(parts) != 3:
-            problems.append((where, f"expected '=opt=|=best=|=bound= NAME VALUE' or '=inf= NAME', got {line!r}"))
-            continue
-        try:
-            value = float(parts[2])
-        except ValueError:
-            problems.append((where, f"value must be a number, got {parts[2]!r}"))
-            continue
-        if not math.isfinite(value):
-            problems.append((where, f"value must be finite, got {parts[2]!r}"))
-            continue
-        fields.setdefault(parts[1], {})[keys[tag]] = value
+        got = _line_problem(parts)
+        if isinstance(got, str):
+            problems.append((f"line {lineno}", got))
+        elif got[0] in fields.setdefault(parts[1], {}):
+            problems.append((f"line {lineno}", f"{parts[0]} for {shown(parts[1])} is given twice"))
+        else:
+            fields[parts[1]][got[0]] = got[1]
+        if len(problems) > MAX_PROBLEMS:
+            break
+    for name, f in fields.items():
+        if f.get("infeasible") and any(k in f for k in _TAGS.values()):
+            problems.append(("", f"{shown(name)} is =inf= and has a value: a reference cannot be both"))
     if problems:
-        raise InstanceError(str(path), problems)
-    return {name: Reference(name, **f) for name, f in fields.items()}
+        raise InstanceError(source, cap_problems(problems))
+    return {name: Reference(name, source=source, **f) for name, f in fields.items()}
+
+
+def references_for(files) -> list[dict[str, Reference]]:
+    """The references of each file, nearest first (see :func:`lookup`)."""
+    return [read_solu(f) for f in files]
+
+
+def lookup(tables: list[dict[str, Reference]], name: str, instance_hash: str) -> tuple[Reference | None, str]:
+    """The first reference for ``name`` whose hash matches, and a note when one was found for other content."""
+    note = ""
+    for table in tables:
+        ref = table.get(name)
+        if ref is None:
+            continue
+        if ref.matches(instance_hash):
+            return ref, ""
+        note = f"{ref.source} has a reference for {name!r}, but for other content ({ref.hash}); not used"
+    return None, note
 
 
 def write_solu(path: str | Path, references: dict[str, Reference], comments: list[str] | None = None) -> None:
@@ -83,6 +140,8 @@ def write_solu(path: str | Path, references: dict[str, Reference], comments: lis
         for tag, value in (("=opt=", ref.optimum), ("=best=", ref.best), ("=bound=", ref.bound)):
             if value is not None:
                 lines.append(f"{tag} {name} {_number(value)}")
+        if ref.hash is not None:
+            lines.append(f"=hash= {name} {ref.hash}")
     write_atomic(path, "\n".join(lines) + "\n")
 
 
@@ -123,16 +182,19 @@ def improve(references: dict[str, Reference], rows) -> tuple[dict[str, Reference
 
     for name in sorted({r["instance"] for r in records}):
         mine = [r for r in records if r["instance"] == name]
-        sense = mine[0]["sense"]
+        sense, content = mine[0]["sense"], mine[0].get("instance_hash")
         better = (lambda a, b: a > b) if sense == "max" else (lambda a, b: a < b)
-        old = refs.get(name, Reference(name))
+        old = refs.get(name, Reference(name, hash=content))
+        if content is not None and not old.matches(content):
+            changes.append(f"{name}: the file's reference is for other content ({old.hash}); left unchanged")
+            continue
         new = old
         verified = [r for r in mine if r["verified"] and finite(r["objective"])]
         proven = [r["objective"] for r in verified if r["status"] == "optimal"]
         if proven:
             value = max(proven) if sense == "max" else min(proven)
             if old.optimum is None:
-                new = Reference(name, optimum=value)
+                new = Reference(name, optimum=value, hash=content)
                 changes.append(f"{name}: =opt= {value!r} (was {_describe(old)})")
             elif abs(value - old.optimum) > 1e-6 * max(1.0, abs(old.optimum)):
                 changes.append(f"{name}: CONFLICT: a solver proved {value!r} but the file says =opt= "
@@ -151,6 +213,7 @@ def improve(references: dict[str, Reference], rows) -> tuple[dict[str, Reference
             if any(r["status"] == "infeasible" for r in mine) and not verified and new.best is None:
                 new = replace(new, infeasible=True)
             if new != old:
+                new = replace(new, hash=content)
                 changes.append(f"{name}: {_describe(new)} (was {_describe(old)})")
         refs[name] = new
     return refs, changes

@@ -11,8 +11,12 @@ Every run goes through :func:`edgeopt.solve`, which re-checks the solution with 
 Reference values (``reference_kind``): the proven optimum of the .solu file (``opt``), else its best
 proven bound (``bound``: the gap then reads "within x% of the bound"), else the best solution known:
 the file's ``=best=`` (``best-known``) or the best objective any verified run of this sweep found for the
-instance (``best-in-run``), whichever is better for the sense, else none (``""``).
-Infeasible, errored and timed-out runs stay in the table.
+instance (``best-in-run``), whichever is better for the sense, else none (``""``). A reference is taken
+from the .solu file named, or else from the ``reference.solu`` found beside the instance files and the
+copy of the bundled references inside the package (edgeopt.comparison.reference), and only for the
+instance content its ``=hash=`` names: ``reference_file`` says which file gave it, ``reference_note``
+why a reference of the same name was not used. Infeasible, errored, timed-out and skipped runs (an
+instance no listed solver solves: status ``skipped``) stay in the table; nothing is dropped.
 
 Execution: every task runs in a worker process of a ``pebble.ProcessPool`` (``workers`` processes,
 default the core count), each stopped after ``time_limit + grace_seconds``; a hung solver becomes a
@@ -39,6 +43,7 @@ import importlib
 import json
 import math
 import os
+import re
 import time
 import traceback
 from pathlib import Path
@@ -46,7 +51,8 @@ from typing import Any, Iterable, Sequence
 
 #: Columns of the table, in order (the tables, plots and report rely on these names).
 COLUMNS = ("instance", "family", "sense", "instance_hash", "path", "solver", "seed", "status", "objective",
-           "bound", "gap", "reference", "reference_kind", "gap_to_reference", "verified", "message",
+           "bound", "gap", "reference", "reference_kind", "reference_file", "reference_note", "gap_to_reference",
+           "verified", "message",
            "build_seconds", "solve_seconds", "wall_seconds", "time_limit", "options")
 
 #: Columns measured in seconds: the only ones that may differ between two runs of the same sweep.
@@ -87,28 +93,29 @@ def expand_instances(items: Iterable[Any]) -> list[tuple[str, Any]]:
     return out
 
 
+#: Most seeds one sweep takes (a typo like 0-99999999 would otherwise allocate a hundred million tasks).
+MAX_SEEDS = 10_000
+_SEED_PART = re.compile(r"([0-9]{1,10})(?:-([0-9]{1,10}))?", re.ASCII)
+
+
 def parse_seeds(spec: str) -> list[int]:
-    """Seeds from '3', '0-4' (inclusive) or '0,2,5' (ranges may be mixed in: '0-2,7')."""
+    """Seeds from '3', '0-4' (inclusive) or '0,2,5' (ranges may be mixed in: '0-2,7'): ASCII digits only
+    (not '+3', '1_0' or other scripts' digits, which int() would take), at most MAX_SEEDS of them."""
     seeds: list[int] = []
     text = spec.strip()
     if not text:
         raise ValueError("empty seeds spec; give e.g. 0-4 or 0,2,5")
     for part in text.split(","):
         part = part.strip()
-        lo, sep, hi = part.partition("-")
-        try:
-            if sep:
-                a, b = int(lo), int(hi)
-                if a > b:
-                    raise ValueError
-                seeds.extend(range(a, b + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
+        m = _SEED_PART.fullmatch(part)
+        if m is None or (m.group(2) is not None and int(m.group(1)) > int(m.group(2))):
             raise ValueError(f"bad seeds spec {spec!r}: {part!r} is not a seed (N) or an increasing range "
-                             "(A-B) of non-negative integers") from None
-    if any(s < 0 for s in seeds):
-        raise ValueError(f"bad seeds spec {spec!r}: seeds are non-negative")
+                             "(A-B) of non-negative integers")
+        a = int(m.group(1))
+        b = a if m.group(2) is None else int(m.group(2))
+        if len(seeds) + (b - a + 1) > MAX_SEEDS:
+            raise ValueError(f"bad seeds spec {spec!r}: more than {MAX_SEEDS:,} seeds")
+        seeds.extend(range(a, b + 1))
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"bad seeds spec {spec!r}: a seed is repeated")
     return seeds
@@ -162,16 +169,20 @@ def run_task(spec: dict) -> dict:
 
 
 # -- reference values ------------------------------------------------------------------------------
-def _read_references(reference) -> dict:
-    from edgeopt.comparison.reference import default_path, read_solu
+def _read_references(reference, paths) -> list[dict]:
+    """The reference tables, nearest first: the named file, or the files found beside the instances and
+    the packaged copy (edgeopt.comparison.reference.candidates)."""
+    from edgeopt.comparison.reference import candidates, references_for
 
-    if reference is _DEFAULT:
-        reference = default_path()
-    return {} if reference is None else read_solu(reference)
+    if reference is None:
+        return []
+    return references_for(candidates(paths) if reference is _DEFAULT else [reference])
 
 
-def add_references(rows: list[dict], references: dict) -> None:
-    """Fill reference, reference_kind and gap_to_reference in place (see the module docstring)."""
+def add_references(rows: list[dict], tables: list[dict]) -> None:
+    """Fill reference, reference_kind, reference_file, reference_note and gap_to_reference in place (see
+    the module docstring); a reference is used only for the instance content its file names."""
+    from edgeopt.comparison.reference import lookup
     from edgeopt.result import relative_gap
 
     best: dict[str, float] = {}
@@ -182,7 +193,9 @@ def add_references(rows: list[dict], references: dict) -> None:
             better = max if r["sense"] == "max" else min
             best[h] = obj if h not in best else better(best[h], obj)
     for r in rows:
-        ref = references.get(r["instance"])
+        ref, note = lookup(tables, r["instance"], r["instance_hash"])
+        r["reference_file"] = "" if ref is None else ref.source
+        r["reference_note"] = note
         if ref is not None and ref.optimum is not None:
             value, kind = ref.optimum, "opt"
         elif ref is not None and ref.bound is not None:
@@ -196,6 +209,7 @@ def add_references(rows: list[dict], references: dict) -> None:
                 value, kind = file_best, "best-known"
             else:
                 value, kind = run_best, "best-in-run"
+                r["reference_file"] = ""
         else:
             value, kind = None, ""
         r["reference"] = value
@@ -204,6 +218,14 @@ def add_references(rows: list[dict], references: dict) -> None:
 
 
 # -- execution -------------------------------------------------------------------------------------
+def _skipped_row(path: str, inst, names: list[str], seed: int, time_limit, opts: str) -> dict:
+    """The row of an instance none of the listed solvers solves: in the table, not dropped."""
+    row = _base_row({"instance": inst, "path": path, "solver": "-", "seed": seed, "time_limit": time_limit,
+                     "options": opts, "key": ""})
+    row.update(status="skipped", message=f"none of the solvers {', '.join(names)} solves {inst.kind} instances")
+    return row
+
+
 def _timeout_row(spec: dict, limit: float) -> dict:
     row = _base_row(spec)
     row.update(status="time_limit", wall_seconds=limit,
@@ -214,7 +236,8 @@ def _timeout_row(spec: dict, limit: float) -> dict:
 def _run_local(specs: list[dict], workers: int | None, grace: float, on_done) -> None:
     import pebble
 
-    with pebble.ProcessPool(max_workers=workers or os.cpu_count() or 1) as pool:
+    pool = pebble.ProcessPool(max_workers=workers or os.cpu_count() or 1)
+    try:
         futures = {}
         for spec in specs:
             limit = None if spec["time_limit"] is None else spec["time_limit"] + grace
@@ -232,6 +255,14 @@ def _run_local(specs: list[dict], workers: int | None, grace: float, on_done) ->
                 row = _base_row(spec)
                 row["message"] = f"{type(exc).__name__}: {exc}"
             on_done(row)
+    except KeyboardInterrupt:
+        # Ctrl-C: the workers are stopped at once (every finished run is already on disk) and the
+        # interrupt goes on up; closing the pool normally would wait for every queued task.
+        pool.stop()
+        pool.join(timeout=5)
+        raise
+    pool.close()
+    pool.join()
 
 
 def _run_dask(specs: list[dict], dask, on_done) -> None:
@@ -321,14 +352,17 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers!r}")
     opts = json.dumps(options or {}, sort_keys=True)
-    references = _read_references(reference)
+    references = _read_references(reference, [p for p in ([instances] if isinstance(instances, (str, os.PathLike))
+                                                          else instances) if isinstance(p, (str, os.PathLike))])
     pairs = expand_instances(instances)
     if not pairs:
         raise ValueError("no instances given")
 
-    specs = []
+    specs, skipped = [], []
     serves = _serving(names, {inst.kind for _, inst in pairs})
     for path, inst in pairs:
+        if not any(inst.kind in serves[n] for n in names):
+            skipped.append(_skipped_row(path, inst, names, seeds[0], time_limit, opts))
         for n in names:
             if inst.kind not in serves[n]:
                 continue
@@ -374,7 +408,7 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
     finally:
         bar.close()
 
-    ordered = [dict(rows[spec["key"]]) for spec in specs]
+    ordered = [dict(rows[spec["key"]]) for spec in specs] + skipped
     add_references(ordered, references)
     df = pd.DataFrame(ordered, columns=list(COLUMNS))
     for col in ("objective", "bound", "gap", "reference", "gap_to_reference", "time_limit"):

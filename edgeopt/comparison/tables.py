@@ -58,6 +58,20 @@ def failure_reasons(df: pd.DataFrame) -> pd.Series:
     return reasons
 
 
+#: In the time profile a run counts as solved when it is verified and within this relative gap of the
+#: reference (the precision the references are written to); with no reference, when it proved optimality.
+PROFILE_GAP = 1e-6
+
+
+def profile_solved_mask(df: pd.DataFrame) -> pd.Series:
+    """Runs that solved the problem for the time profile: a verified answer at the reference value, not
+    merely a feasible one (a run 6% above the optimum has not solved it, however fast)."""
+    gap = df["gap_to_reference"].map(as_float)
+    at_reference = gap.map(math.isfinite) & (gap <= PROFILE_GAP)
+    no_reference = ~df["reference"].map(as_float).map(math.isfinite)
+    return solved_mask(df) & (at_reference | (no_reference & (df["status"] == "optimal")))
+
+
 def failure_mask(df: pd.DataFrame) -> pd.Series:
     """Runs that count as failures (see :func:`failure_reasons`)."""
     return failure_reasons(df) != ""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeopt.document import InstanceError
+from edgeopt.document import INTEGER_TEXT, NUMBER_TEXT, InstanceError
 from edgeopt.families.gap.instance import MAX_VARIABLES, OBJECTIVE_KEY, Instance
 from edgeopt.families.gap.schema import KIND, MAX_AGENTS, MAX_JOBS, MAX_VALUE
 from edgeopt.io import instance_from_data
@@ -40,10 +40,20 @@ class _Stop(Exception):
     """A problem of the file that makes the rest unreadable (a bad size, the file ending early)."""
 
 
+#: OR-Library's largest GAP file (gapd) is under 3 MB; the parser holds every token as a Python string, so
+#: a larger file is refused before it is split (a 500 MB one took 11.8 GB).
+MAX_TEXT_CHARACTERS = 16 * 1024 * 1024
+#: The tokens of the format: ASCII decimal numbers. Python's int() and float() also take "1_000", "nan",
+#: "inf" and digits of other scripts ("１２"), none of which is OR-Library data.
+_CLEAN = re.compile(r"[0-9eE+\-.\s]*", re.ASCII)
+
+
 class _Tokens:
     """Whitespace-separated tokens of the file, with the line each is on (found only for messages)."""
 
     def __init__(self, text: str):
+        #: Only the characters of numbers: then every token is checked by float() alone (the fast path).
+        self.clean = _CLEAN.fullmatch(text) is not None
         lines = text.splitlines()
         split = [line.split() for line in lines]
         self.items = [tok for toks in split for tok in toks]
@@ -65,10 +75,7 @@ def _size(tokens: _Tokens, what: str, where: str, problems: list, limit: int) ->
     k = tokens.pos
     tok = tokens.items[k]
     tokens.pos += 1
-    try:
-        value = int(tok)
-    except ValueError:
-        value = None
+    value = int(tok) if INTEGER_TEXT.fullmatch(tok) else None
     if value is None or value < 1:
         problems.append((where, f"line {tokens.line_of(k)}: expected the number of {what} (a positive integer), "
                          f"got {_shown(tok)}"))
@@ -91,13 +98,15 @@ def _numbers(tokens: _Tokens, count: int, what: str, detail: str, where: str, pr
     tokens.pos += count
     bad = []
     try:
+        if not tokens.clean:
+            raise ValueError
         values = np.array(chunk, dtype=float)
     except ValueError:  # find the culprits one by one only when the fast path fails
         values = np.zeros(count)
         for k, tok in enumerate(chunk):
-            try:
+            if NUMBER_TEXT.fullmatch(tok):
                 values[k] = float(tok)
-            except ValueError:
+            else:
                 bad.append((k, f"must be a number, got {_shown(tok)}"))
     # float() accepts "nan" and "inf"; data must be finite and within the schema's range.
     for k in np.flatnonzero(~np.isfinite(values) | (np.abs(values) > MAX_VALUE)):
@@ -137,6 +146,9 @@ def parse_orlib(text: str, source: str, sense: str | None = None) -> list[Instan
         else:
             msg = f"sense must be 'max' or 'min', got {sense!r}"
         raise InstanceError(source, [("", msg)])
+    if len(text) > MAX_TEXT_CHARACTERS:
+        raise InstanceError(source, [("", f"an OR-Library file of {len(text):,} characters is more than the limit "
+                                          f"of {MAX_TEXT_CHARACTERS:,}")])
     key = OBJECTIVE_KEY[sense]
     stem = Path(source).stem
     tokens = _Tokens(text)

@@ -27,7 +27,7 @@ from edgeopt.families.assignment.instance import Instance
 from edgeopt.families.assignment.plans import plan, utility_of_counts
 from edgeopt.registry import register_solver
 from edgeopt.result import Result, Status, relative_gap
-from edgeopt.solver import Options, Solver, deadline, option
+from edgeopt.solver import Options, Solver, deadline, option, seconds_left
 
 #: Default largest number of (map, steps) candidates enumerated before falling back to the relaxation.
 MAX_CANDIDATES = 50_000_000
@@ -42,13 +42,22 @@ def _subsets(inst: Instance):
                 yield np.array(subset)
 
 
-def count_candidates(inst: Instance) -> int:
+def count_candidates(inst: Instance, *, stop_above: int | None = None, deadline: float | None = None) -> int | None:
+    """The number of (category map, steps) candidates the enumeration would price.
+
+    Counting stops as soon as the count exceeds ``stop_above`` (the partial count is returned: it is
+    already too many), and returns None if the ``deadline`` passes first: with a hundred models the
+    subsets alone number millions, and counting them must not outlast the time limit."""
     total = 0
     C = inst.num_categories
-    for S in _subsets(inst):
+    for k_done, S in enumerate(_subsets(inst)):
         k = len(S)
         surjective = sum((-1) ** i * comb(k, i) * (k - i) ** C for i in range(k + 1))
-        total += surjective * int(np.prod([inst.steps_grid[j].size for j in S]))
+        total += surjective * int(np.prod([inst.steps_grid[j].size for j in S], dtype=object))
+        if stop_above is not None and total > stop_above:
+            return total
+        if deadline is not None and k_done % 1024 == 0 and time.perf_counter() > deadline:
+            return None
     return total
 
 
@@ -83,36 +92,35 @@ def enumerate_best(inst: Instance, deadline: float | None = None):
     return (*best, True)
 
 
-def relaxation_bound(inst: Instance) -> float | None:
-    """Upper bound on the utility from the convex relaxation in the module docstring (None if it fails)."""
+def relaxation_bound(inst: Instance, seconds: float | None = None) -> float | None:
+    """Upper bound on the utility from the convex relaxation in the module docstring (None if it fails or
+    does not finish within ``seconds``)."""
     cp = import_cvxpy()
 
     C, M, N = inst.num_categories, inst.num_models, inst.num_prompts
     w = inst.category_counts / N
-    f = cp.Variable(M, nonneg=True)
-    y = cp.Variable(M, nonneg=True)
-    quality_terms, latency_terms, cons = [], [], [cp.sum(f) <= inst.compute_budget, y <= 1]
-    per_category = [[] for _ in range(C)]
-    for j in range(M):
-        grid = inst.steps_grid[j].astype(float)
-        x = cp.Variable((C, grid.size), nonneg=True)
-        z = cp.Variable(grid.size, nonneg=True)
-        cons += [x <= np.ones((C, 1)) @ cp.reshape(z, (1, grid.size), order="C"), cp.sum(z) == y[j]]
-        mu = inst.mean_clip(np.arange(C)[:, None], j, grid[None, :])  # (C, S_j)
-        quality_terms.append(cp.sum(cp.multiply(w[:, None] * mu, x)))
-        coef = w[:, None] * grid[None, :] * inst.step_seconds[j]  # (C, S_j)
-        for c in range(C):
-            per_category[c].append(cp.sum(x[c]))
-            for s in range(grid.size):
-                if coef[c, s] > 0:
-                    latency_terms.append(coef[c, s] * cp.quad_over_lin(x[c, s], f[j]))
-    cons += [cp.sum(cp.hstack(terms)) == 1 for terms in per_category]
+    # One column per (model, steps) pair, the models' grids side by side: every constraint and the
+    # quality are whole arrays, and the latency is one quad_over_lin per model, so that CVXPY compiles a
+    # hundred models in about a second instead of one atom per (category, model, steps).
+    owner = np.concatenate([np.full(g.size, j) for j, g in enumerate(inst.steps_grid)])
+    grid = np.concatenate([g.astype(float) for g in inst.steps_grid])
+    K = grid.size
+    mu = inst.mean_clip(np.arange(C)[:, None], owner[None, :], grid[None, :])  # (C, K)
+    coef = w[:, None] * grid[None, :] * inst.step_seconds[owner][None, :]  # (C, K)
+    x = cp.Variable((C, K), nonneg=True)  # fraction of category c's prompts on column k's model and steps
+    z = cp.Variable(K, nonneg=True)  # column k's steps chosen (relaxed)
+    y = cp.Variable(M, nonneg=True)  # model j in use (relaxed)
+    f = cp.Variable(M, nonneg=True)  # model j's compute share
+    membership = (owner[None, :] == np.arange(M)[:, None]).astype(float)  # (M, K)
+    cons = [cp.sum(f) <= inst.compute_budget, y <= 1, membership @ z == y, cp.sum(x, axis=1) == 1,
+            x <= np.ones((C, 1)) @ cp.reshape(z, (1, K), order="C")]
     if inst.gpu_memory_gb is not None:
         cons.append(inst.model_gpu_memory_gb @ y <= inst.gpu_memory_gb)
-    objective = cp.Maximize(cp.sum(cp.hstack(quality_terms)) - inst.latency_weight * cp.sum(cp.hstack(latency_terms)))
+    latency = [cp.quad_over_lin(cp.multiply(np.sqrt(coef[:, owner == j]), x[:, owner == j]), f[j]) for j in range(M)]
+    objective = cp.Maximize(cp.sum(cp.multiply(w[:, None] * mu, x)) - inst.latency_weight * cp.sum(cp.hstack(latency)))
     problem = cp.Problem(objective, cons)
     try:
-        problem.solve(solver="CLARABEL")
+        problem.solve(solver="CLARABEL", **({} if seconds is None else {"time_limit": max(seconds, 1e-3)}))
     except cp.error.SolverError:
         return None
     if problem.status != cp.OPTIMAL or problem.value is None:
@@ -136,24 +144,30 @@ class Enumerate(Solver):
     exact = gives_bound = True
 
     def run(self, instance, options, *, time_limit, seed, started):
-        candidates = count_candidates(instance)
+        until = deadline(started, time_limit)
+        candidates = count_candidates(instance, stop_above=options.max_candidates, deadline=until)
         build = time.perf_counter() - started
         t1 = time.perf_counter()
-        fits = candidates <= options.max_candidates
-        value, cat_model, steps, complete = (enumerate_best(instance, deadline(started, time_limit)) if fits
+        fits = candidates is not None and candidates <= options.max_candidates
+        value, cat_model, steps, complete = (enumerate_best(instance, until) if fits
                                              else (-np.inf, None, None, False))
         if cat_model is None:
-            cat_model, steps = _local_search(instance)
+            cat_model, steps = _local_search(instance, until)
             value = float(utility_of_counts(instance, _counts(instance, cat_model), steps))
         sol = plan(instance, cat_model[instance.prompt_category], steps)
+        left = seconds_left(started, time_limit, floor=0.0)
         if complete:
             status, bound, raw = Status.OPTIMAL, value, f"enumerated {candidates} candidates"
         else:
-            bound = relaxation_bound(instance)
-            status = Status.TIME_LIMIT if fits else Status.FEASIBLE
-            raw = ("stopped by the time limit; bound from the convex relaxation" if fits
-                   else f"{candidates} candidates exceed max_candidates={options.max_candidates}; bound from the "
-                        "convex relaxation, plan from local search")
+            # The bound is worth its time only if there is time: under a time limit it gets what is left.
+            bound = relaxation_bound(instance, left) if left is None or left > 0 else None
+            timed_out = candidates is None or (fits and time_limit is not None)
+            status = Status.TIME_LIMIT if timed_out else Status.FEASIBLE
+            how = "bound from the convex relaxation" if bound is not None else "no bound in the time left"
+            raw = (f"stopped by the time limit; {how}, plan from local search" if candidates is None
+                   else f"stopped by the time limit; {how}" if fits
+                   else f"more than max_candidates={options.max_candidates} candidates; {how}, plan from "
+                        "local search")
         return Result(status=status, solver=self.name, objective=value, bound=bound,
                       gap=relative_gap(value, bound, instance.sense), solution=sol, build_seconds=build,
                       solve_seconds=time.perf_counter() - t1, raw_status=raw)
@@ -165,8 +179,9 @@ def _counts(inst: Instance, cat_model: np.ndarray) -> np.ndarray:
     return counts
 
 
-def _local_search(inst: Instance):
-    """Best-improvement search over category maps and steps, from the best single-model plan (memory-feasible)."""
+def _local_search(inst: Instance, until: float | None = None):
+    """Best-improvement search over category maps and steps, from the best single-model plan
+    (memory-feasible); it stops improving when ``until`` (a perf_counter time) passes."""
     C, M = inst.num_categories, inst.num_models
 
     def fits(cat_model):
@@ -185,7 +200,7 @@ def _local_search(inst: Instance):
                 best = (value(cm, st), cm, st)
     _, cm, st = best
     improved = True
-    while improved:
+    while improved and (until is None or time.perf_counter() < until):
         improved = False
         for c in range(C):
             for j in range(M):

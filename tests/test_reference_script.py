@@ -1,0 +1,57 @@
+"""Every value of instances/reference.solu is what its committed script computes (the two runs too long
+for the suite, large-1 and large-2, are reproduced by the same script: instances/README.md says how)."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from edgeopt.comparison.reference import Reference, read_solu, write_solu
+
+from conftest import INSTANCES, ROOT
+
+LONG_RUNS = {"large-1", "large-2"}
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("solve_reference", INSTANCES / "solve_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_file_holds_exactly_the_bundled_instances_with_their_hashes(script):
+    refs = read_solu(INSTANCES / "reference.solu")
+    bundled = script.bundled()
+    assert set(refs) == set(bundled)
+    assert all(refs[name].hash == inst.hash for name, (_, inst) in bundled.items())
+
+
+def test_the_packaged_copy_is_the_file():
+    assert (ROOT / "edgeopt" / "data" / "reference.solu").read_bytes() == (INSTANCES / "reference.solu").read_bytes()
+
+
+def test_every_quick_reference_is_reproduced(script, capsys):
+    names = sorted(set(script.bundled()) - LONG_RUNS)
+    code = script.main(["--check", *names])
+    out = capsys.readouterr().out
+    assert code == 0, [line for line in out.splitlines() if "DIFFERENT" in line]
+    assert out.count(": same:") == len(names)
+
+
+def test_the_long_runs_have_their_settings_written_down(script):
+    refs = read_solu(INSTANCES / "reference.solu")
+    assert refs["large-1"].optimum is not None  # proven, without a limit
+    assert "large-2" in script.HIGHS_LIMITS and set(script.HIGHS_LIMITS["large-2"]) == {"mip_max_nodes"}
+    best, bound = refs["large-2"].best, refs["large-2"].bound
+    assert best is not None and bound is not None and bound <= best  # minimisation: the bound lies below
+    readme = (INSTANCES / "README.md").read_text()
+    assert "python instances/solve_reference.py large-2" in readme and "mip_max_nodes" in readme
+
+
+def test_a_missing_bound_is_not_written_as_none(tmp_path):
+    path = tmp_path / "r.solu"
+    write_solu(path, {"a": Reference("a", best=3.5), "b": Reference("b", optimum=336.0)})
+    assert path.read_text() == "=best= a 3.5\n=opt= b 336\n"
+    assert read_solu(path) == {"a": Reference("a", best=3.5), "b": Reference("b", optimum=336)}
