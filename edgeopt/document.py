@@ -278,7 +278,10 @@ def listing(names: Iterable[str], most: int = 8) -> str:
 # -- building blocks of the families' JSON Schemas -----------------------------------------------------
 #: A name: a non-empty string of reasonable length (model, edge, category, ...), with no control character
 #: (a name is printed in tables and messages: a newline or an escape sequence would forge or garble them).
-NAME = {"type": "string", "minLength": 1, "maxLength": 200, "not": {"pattern": "[\\x00-\\x1f\\x7f-\\x9f]"}}
+NAME = {"type": "string", "minLength": 1, "maxLength": 200,
+        "not": {"type": "string", "pattern": "[\\x00-\\x1f\\x7f-\\x9f]"}}
+#: A name, or null for none.
+NAME_OR_NULL = {**NAME, "type": ["string", "null"]}
 #: Free text (description, source).
 TEXT = {"type": "string", "maxLength": 10_000}
 #: A list of names.

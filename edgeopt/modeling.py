@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgeopt.result import Status
+
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
@@ -217,3 +219,15 @@ def size_line(model: Model) -> str:
     mf = model.matrix()
     return (f"{mf.num_cols} variables ({int(mf.integrality.sum())} integer), {mf.num_rows} rows, "
             f"{mf.A.nnz} nonzeros")
+
+
+@dataclass
+class Outcome:
+    """What a backend returns for a matrix-form model."""
+
+    status: Status
+    raw_status: str
+    x: np.ndarray | None = None
+    objective: float | None = None
+    bound: float | None = None
+    message: str = ""

@@ -1,6 +1,6 @@
 """Regenerate the bundled instances from their generator parameters (deterministic).
 
-    python instances/make.py            # rewrites instances/deployment/*.json and instances/assignment/*.json
+    python instances/make.py            # rewrites instances/{deployment,assignment,offloading}/*.json
 
 Each instance's parameters are listed here so that anyone can rebuild or vary them; the files are
 bundled so that nobody has to. Reference values live in instances/reference.solu.
@@ -81,6 +81,46 @@ def build_assignment() -> dict:
     return {name: edgeopt.generate("assignment", name=name, **params) for name, params in ASSIGNMENT.items()}
 
 
+#: name -> offloading generate() parameters. "tiny" ones (2-3 users, 1 edge, 1 slot) are small enough to check
+#: by brute force over every user's options; offload-small-tight is edited after generation (tight_memory).
+OFFLOADING = {
+    "offload-tiny-1": dict(users=2, edges=1, slots=1, models=2, request_probability=1.0, seed=1),
+    "offload-tiny-2": dict(users=3, edges=1, slots=1, models=3, request_probability=1.0, seed=2),
+    "offload-tiny-3": dict(users=3, edges=1, slots=1, models=4, request_probability=1.0, cloud=False, seed=3),
+    "offload-small-1": dict(users=8, edges=2, slots=2, seed=11),
+    "offload-small-nocloud": dict(users=10, edges=2, slots=2, cloud=False, seed=12),
+    "offload-small-tight": dict(users=12, edges=2, slots=2, models=4, max_configs=None, seed=13),
+    "offload-small-lowsnr": dict(users=10, edges=2, slots=2, cell_radius_m=5000.0, seed=14),
+    "offload-medium-1": dict(users=40, edges=3, slots=4, seed=21),
+    "offload-medium-2": dict(users=80, edges=4, slots=6, uplink_mhz=5.0, downlink_mhz=10.0, seed=22),
+    "offload-large-1": dict(users=200, edges=4, slots=10, seed=31),
+    "offload-large-2": dict(users=300, edges=6, slots=12, max_configs=None, request_probability=0.6, seed=32),
+}
+#: GPU memory of the edges of offload-small-tight: every catalogue model fits alone (the largest takes 26 GB),
+#: no two of the three large ones fit together.
+TIGHT_MEMORY_GB = (32.0, 40.0)
+
+
+def tight_memory(inst):
+    """offload-small-tight: the four catalogue models with all their configurations, edges capped at 32 and
+    40 GB, so which models each edge loads is a real choice (the generator's 80 GB A100 holds all four)."""
+    data = copy.deepcopy(inst.data)
+    for edge, gb in zip(data["edges"], TIGHT_MEMORY_GB):
+        edge["gpu_memory_gb"] = gb
+    data["description"] += (f"; edge GPU memory capped at {', '.join(f'{gb:g}' for gb in TIGHT_MEMORY_GB)} GB: "
+                            "no two of the three large models fit together")
+    return instance_from_data(data, "<offload-small-tight>")
+
+
+def build_offloading() -> dict:
+    """Every bundled offloading instance, by file stem."""
+    out = {}
+    for name, params in OFFLOADING.items():
+        inst = edgeopt.generate("offloading", name=name, **params)
+        out[name] = tight_memory(inst) if name == "offload-small-tight" else inst
+    return out
+
+
 def build_all() -> dict:
     """Every bundled deployment instance, by file stem, as this script makes it."""
     out = {}
@@ -102,6 +142,12 @@ def main() -> None:
     for name, inst in build_assignment().items():
         edgeopt.save(inst, folder / f"{name}.json")
         print(f"{name}: {inst!r}")
+    folder = HERE / "offloading"
+    folder.mkdir(exist_ok=True)
+    for name, inst in build_offloading().items():
+        edgeopt.save(inst, folder / f"{name}.json")
+        print(f"{name}: {inst!r}")
+
 
 if __name__ == "__main__":
     main()

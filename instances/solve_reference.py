@@ -11,7 +11,8 @@
 =hash= NAME HASH     the content hash of the instance the values are for (edgeopt's addition to .solu)
 
 How each value is made (``SOLVER``, ``HIGHS_LIMITS``): deployment and gap instances by HiGHS (one thread, mip_rel_gap 0,
-mip_abs_gap 1e-9, seed 0), assignment instances by the exact enumeration; the value written is the
+mip_abs_gap 1e-9, seed 0), assignment instances by the exact enumeration, offloading instances by the
+outer approximation (offload-oa; the tests check offload-miqp agrees); the value written is the
 evaluator's objective of the plan the run returns, to 12 significant digits. HiGHS with one thread and a
 node limit is deterministic, so a run stopped by ``mip_max_nodes`` (large-2, which no run has proved)
 gives the same best value and bound on any machine with the pinned HiGHS; a time limit would not. The
@@ -35,7 +36,7 @@ SOLU = HERE / "reference.solu"
 PACKAGED = HERE.parent / "edgeopt" / "data" / "reference.solu"
 
 #: The solver of each family and its options; per instance, further HiGHS options (a node limit).
-SOLVER = {"deployment": "highs", "gap": "highs", "assignment": "enumerate"}
+SOLVER = {"deployment": "highs", "gap": "highs", "assignment": "enumerate", "offloading": "offload-oa"}
 #: Instances no run proves in reasonable time: a deterministic node limit instead of a clock.
 HIGHS_LIMITS = {"large-2": {"mip_max_nodes": 300}}
 
@@ -48,7 +49,7 @@ HEADER = ["# Reference values of the bundled instances (MIPLIB .solu style), eve
 def bundled() -> dict[str, tuple[str, object]]:
     """Every bundled instance by name, with the file it comes from."""
     out = {}
-    for kind in ("deployment", "assignment"):
+    for kind in ("deployment", "assignment", "offloading"):
         for f in sorted((HERE / kind).glob("*.json")):
             inst = edgeopt.load(f)
             out[inst.name] = (str(f.relative_to(HERE.parent)), inst)

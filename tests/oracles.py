@@ -226,3 +226,89 @@ def assignment_brute_force(instance, max_models: int | None = None) -> float:
             latency = sum(math.sqrt(assign.count(j) * s[j] * models[j]["step_seconds"] / N) for j in used) ** 2 / F
             best = max(best, quality / N - lam * latency)
     return best
+
+
+# -- offloading ------------------------------------------------------------------------------------
+def _offloading_choices(d: dict, t: int) -> list[tuple[str, list[dict]]]:
+    """Per user who asks in slot ``t``: (user name, its ways to be served), each a dict with ``value`` (what
+    does not depend on shares), ``costs`` {resource: a} (the term a/x with share x of the resource) and
+    ``needs`` (the (edge, model) that must be loaded, or None). From docs/formulations.md, "offloading"."""
+    w, radio, cloud = d["weights"], d["radio"], d["cloud"]
+    speed = {g["name"]: g["relative_speed"] for g in d["gpus"]}
+    devices = {x["name"]: x for x in d["devices"]}
+    edges = {x["name"]: x for x in d["edges"]}
+    lam_t, lam_e = w["delay_per_second"], w["energy_per_joule"]
+
+    def efficiency(power_dbm, distance_m, shadowing_db, band_hz):
+        loss = radio["path_loss_intercept_db"] + radio["path_loss_slope_db"] * math.log10(distance_m / 1000.0)
+        noise = radio["noise_dbm_per_hz"] + 10.0 * math.log10(band_hz)
+        snr = 10.0 ** ((power_dbm - loss - shadowing_db - noise) / 10.0)
+        return math.log2(1.0 + snr)
+
+    out = []
+    for user in d["users"]:
+        request = user["requests"][t] if t < len(user["requests"]) else None
+        if request is None:
+            continue
+        dev, edge = devices[user["device"]], edges[user["edge"]]
+        dist, shadow = user["distance_m"][t], user["shadowing_db"][t]
+        eta_up = efficiency(10.0 * math.log10(dev["tx_power_watts"] * 1000.0), dist, shadow, edge["uplink_hz"])
+        eta_down = efficiency(edge["base_station_power_dbm"], dist, shadow, edge["downlink_hz"])
+        ways = []
+        for model in d["models"]:
+            for c in model["configs"]:
+                if c["duration_seconds"] < request["duration_seconds"] - 1e-9:
+                    continue
+                work = c["generation_seconds"] * speed[c["measured_on"]]  # seconds on a speed-1 GPU
+                utility = w["utility"] * model["utility"] * c["utility_factor"]
+                radio_costs = {
+                    ("up", edge["name"]): (lam_t + lam_e * dev["tx_power_watts"]) * radio["prompt_bits"]
+                    / (edge["uplink_hz"] * eta_up),
+                    ("down", edge["name"]): (lam_t + lam_e * dev["rx_power_watts"]) * c["video_megabits"] * 1e6
+                    / (edge["downlink_hz"] * eta_down),
+                }
+                if (dev["gpu"] is not None and model["name"] in dev["local_models"]
+                        and c["peak_gpu_memory_gb"] <= dev["gpu_memory_gb"]):
+                    seconds = work / speed[dev["gpu"]]
+                    ways.append({"value": utility - (lam_t + lam_e * dev["compute_power_watts"]) * seconds,
+                                 "costs": {}, "needs": None})
+                if c["peak_gpu_memory_gb"] <= edge["gpu_memory_gb"] and model["gpu_memory_gb"] <= edge["gpu_memory_gb"]:
+                    costs = dict(radio_costs)
+                    costs[("compute", edge["name"])] = lam_t * work / speed[edge["gpu"]]
+                    ways.append({"value": utility, "costs": costs, "needs": (edge["name"], model["name"])})
+                if cloud["enabled"]:
+                    ways.append({"value": utility - lam_t * (cloud["wan_delay_seconds"] + work / speed[cloud["gpu"]])
+                                 - cloud["price_per_request"], "costs": radio_costs, "needs": None})
+        out.append((user["name"], ways))
+    return out
+
+
+def offloading_brute_force(instance) -> float:
+    """The optimum of an offloading instance over every choice of every requesting user (tiny instances
+    only), recomputed from ``instance.data``: per slot, every combination of ways (or refusal, at the refusal
+    penalty) whose needed models fit each edge's GPU memory; each resource shared by the square-root rule,
+    which costs (sum_i sqrt(a_i))^2 for the terms a_i / x_i of its users."""
+    d = instance.data
+    memory = {e["name"]: e["gpu_memory_gb"] for e in d["edges"]}
+    model_memory = {m["name"]: m["gpu_memory_gb"] for m in d["models"]}
+    penalty = d["weights"]["refusal_penalty"]
+    total = 0.0
+    for t in range(d["slots"]):
+        users = _offloading_choices(d, t)
+        best = -math.inf
+        for combo in itertools.product(*[[None] + ways for _, ways in users]):
+            loaded = {way["needs"] for way in combo if way is not None and way["needs"] is not None}
+            if any(sum(model_memory[m] for e2, m in loaded if e2 == e) > cap * (1 + 1e-9) for e, cap in memory.items()):
+                continue
+            value = 0.0
+            roots: dict = {}
+            for way in combo:
+                if way is None:
+                    value -= penalty
+                    continue
+                value += way["value"]
+                for resource, a in way["costs"].items():
+                    roots[resource] = roots.get(resource, 0.0) + math.sqrt(a)
+            best = max(best, value - sum(r ** 2 for r in roots.values()))
+        total += best if users else 0.0
+    return total

@@ -91,7 +91,8 @@ def test_listing_order_does_not_depend_on_import_order():
 # -- every command for every family: output or exit 2 with a sentence, never a traceback ------------
 ONE_FILE = {"deployment": INSTANCES / "deployment" / "small-1.json",
             "assignment": INSTANCES / "assignment" / "assign-tiny-1.json",
-            "gap": INSTANCES / "gap" / "gap1.txt"}
+            "gap": INSTANCES / "gap" / "gap1.txt",
+            "offloading": INSTANCES / "offloading" / "offload-small-1.json"}
 
 
 def _run(capsys, *argv):

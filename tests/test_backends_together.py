@@ -1,16 +1,18 @@
-"""All backend libraries in one process: highspy, OR-Tools (CP-SAT and MathOpt/SCIP) and Pyomo's appsi_highs.
+"""All backend libraries in one process: highspy, OR-Tools (CP-SAT and MathOpt/SCIP), Pyomo's appsi_highs, and
+CVXPY with PySCIPOpt's SCIP (offload-miqp's solver; PySCIPOpt brings its own SCIP build beside OR-Tools' one).
 
 Why this test exists: the OR-Tools wheel bundles its own HiGHS. ortools 9.15.6755 bundles HiGHS 1.12,
 and with highspy >= 1.13 in the same process one of the two imports fails with an ImportError for an
 undefined symbol (the two HiGHS builds clash). The project therefore pins highspy==1.12.0 next to
-ortools==9.15.6755 (and pyomo==6.10.1, whose appsi_highs drives highspy). Upgrade them together,
-and only when this test passes.
+ortools==9.15.6755 (and pyomo==6.10.1, whose appsi_highs drives highspy, and pyscipopt==6.3.0, whose SCIP
+CVXPY drives). Upgrade them together, and only when this test passes.
 """
 from __future__ import annotations
 
 import itertools
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,6 +74,19 @@ def with_mathopt_scip() -> float:
     return float(result.objective_value())
 
 
+def with_cvxpy_scip() -> float:
+    """The model through CVXPY, solved by PySCIPOpt's SCIP (as offload-miqp does), with SCIP's own status."""
+    from edgeopt.allocation import import_cvxpy
+
+    cp = import_cvxpy()
+    x = cp.Variable(3, integer=True)
+    problem = cp.Problem(cp.Maximize(np.array(C) @ x), [np.array(A) @ x <= np.array(B), x >= 0, x <= UB])
+    problem.solve(solver="SCIP", scip_params={"limits/gap": 0.0, "limits/absgap": 1e-9})
+    assert problem.status == cp.OPTIMAL
+    assert problem.solver_stats.extra_stats["model"].getStatus() == "optimal"
+    return float(problem.value)
+
+
 def with_pyomo_appsi_highs() -> float:
     import pyomo.environ as pe
 
@@ -92,18 +107,27 @@ def test_every_backend_library_in_one_process_finds_the_same_optimum():
         "cp-sat": with_cpsat(),
         "mathopt-scip": with_mathopt_scip(),
         "pyomo-appsi_highs": with_pyomo_appsi_highs(),
+        "cvxpy-scip": with_cvxpy_scip(),
     }
     for name, value in values.items():
         assert value == pytest.approx(expected, abs=1e-9), name
 
 
 @pytest.mark.parametrize("order", [
-    ("highspy", "ortools.sat.python.cp_model", "ortools.math_opt.python.mathopt", "pyomo.contrib.appsi.solvers"),
-    ("ortools.math_opt.python.mathopt", "ortools.sat.python.cp_model", "pyomo.contrib.appsi.solvers", "highspy"),
-], ids=["highspy-first", "ortools-first"])
+    ("highspy", "ortools.sat.python.cp_model", "ortools.math_opt.python.mathopt", "pyomo.contrib.appsi.solvers",
+     "pyscipopt", "cvxpy"),
+    ("ortools.math_opt.python.mathopt", "ortools.sat.python.cp_model", "pyomo.contrib.appsi.solvers", "highspy",
+     "pyscipopt", "cvxpy"),
+    ("pyscipopt", "cvxpy", "ortools.math_opt.python.mathopt", "ortools.sat.python.cp_model",
+     "pyomo.contrib.appsi.solvers", "highspy"),
+], ids=["highspy-first", "ortools-first", "scip-first"])
 def test_imports_coexist_in_either_order(order):
-    """A clash of the two HiGHS builds shows as an ImportError that depends on which library loads first."""
-    code = "; ".join(f"import {name}" for name in order) + "; import highspy; highspy.Highs()"
+    """A clash of the two HiGHS builds (or of PySCIPOpt's SCIP with OR-Tools' one) shows as an ImportError or a
+    crash that depends on which library loads first; then each solves: HiGHS, MathOpt's SCIP and CVXPY's SCIP."""
+    here = str(Path(__file__).resolve().parent)
+    solves = (f"import sys; sys.path.insert(0, {here!r}); import test_backends_together as t; "
+              "assert t.with_highspy() == t.with_mathopt_scip() == t.with_cvxpy_scip() == t.by_enumeration()")
+    code = "; ".join(f"import {name}" for name in order) + "; " + solves
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
 

@@ -64,9 +64,11 @@ def test_cli_compare_writes_every_output_with_hand_checked_gaps(tmp_path, capsys
     files = [str(INSTANCES / "deployment" / f"{n}.json") for n in ("tiny-2", "small-2")]
     assert main(["compare", *files, "--solvers", "highs,cpsat,genetic,greedy", "--workers", "2", "--no-progress",
                  "--out", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
     for name in ("results.csv", "results.json", "summary.md", "report.html", "performance_profile.png",
                  "gap_vs_time.png", "gap_per_instance.png"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+        assert str(out / name) in said, f"the 'wrote' line does not name {name}: {said}"
     df = pd.read_csv(out / "results.csv")
     assert len(df) == 8 and set(df["reference_kind"]) == {"opt"}
     optimum = {"tiny-2": 47.22454, "small-2": 536.041978}  # instances/reference.solu
@@ -123,3 +125,25 @@ def test_a_killed_sweep_resumes_with_only_the_missing_runs(tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in results.glob("[!.]*.json")}
     assert len(after) == 18 and not list(results.glob(".*"))  # no temporary file left behind
     assert all(after[name] == mtime for name, mtime in before.items()), "a finished run was run again"
+
+
+def test_report_colours_a_time_limit_with_a_verified_incumbent_as_an_answer():
+    """Yellow means no verified solution; a verified incumbent under a time limit is an answer."""
+    import pandas as pd
+
+    from edgeopt.comparison.html import report_html
+    from edgeopt.comparison.sweep import COLUMNS
+
+    def row(status, objective, verified):
+        return {**{c: None for c in COLUMNS}, "instance": "i", "family": "deployment", "sense": "min",
+                "instance_hash": "h", "solver": status, "seed": 0, "status": status, "objective": objective,
+                "reference": 10.0, "reference_kind": "opt", "gap_to_reference": 0.5 if verified else None,
+                "verified": verified, "message": "", "build_seconds": 0.0, "solve_seconds": 1.0,
+                "wall_seconds": 1.0, "time_limit": 5.0}
+
+    df = pd.DataFrame([row("time_limit", 15.0, True), row("infeasible", None, False)], columns=list(COLUMNS))
+    page = report_html(df, {})
+    body = page[page.index("<h2>All runs</h2>"):]
+    assert body.count('<tr class="unsolved">') == 0 and body.count('<tr class="failure">') == 1
+    assert "no confirmed solution" not in page and "ended without a verified solution" in page
+

@@ -13,9 +13,9 @@ from typing import Callable
 
 import numpy as np
 
-from edgeopt.backends.interrupt import run_in_child, run_stoppable
-from edgeopt.backends.milp import MILPSolver, Outcome
-from edgeopt.modeling import MatrixForm, Model
+from edgeopt.interrupt import run_in_child, run_stoppable
+from edgeopt.backends.milp import MILPSolver
+from edgeopt.modeling import MatrixForm, Outcome, Model
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
 from edgeopt.solver import Options, deadline, option
@@ -211,6 +211,7 @@ class CpSatSolver(MILPSolver):
     """
 
     name, requires, Options = "cpsat", ("ortools.sat.python.cp_model",), CpSatOptions
+    floating_point = False  # integer arithmetic, no tolerance: its proofs hold on any row range
 
     def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
         from ortools.sat.python import cp_model
@@ -324,7 +325,8 @@ class ScipSolver(MILPSolver):
             relative_gap_tolerance=float(options.relative_gap), absolute_gap_tolerance=float(options.absolute_gap),
             threads=1,
             random_seed=_seed31(seed),
-            time_limit=None if time_limit is None else datetime.timedelta(seconds=float(time_limit)))
+            # SCIP's clock starts after MathOpt has built its model: a little of the limit is left for that.
+            time_limit=None if time_limit is None else datetime.timedelta(seconds=0.95 * float(time_limit)))
         # The model goes to the solver as a proto: mathopt.solve would first build a Python Model and
         # later one Python object per variable in the result, which costs more than the solve on big models.
         proto = model_proto(mf, getattr(model, "name", "edgeopt"))
@@ -335,9 +337,11 @@ class ScipSolver(MILPSolver):
                               mathopt.CallbackRegistration().to_proto(), None, None).SerializeToString()
 
         # In a child process: SCIP looks at its interrupt flag (Ctrl-C, MathOpt's interrupter) only now and
-        # then, and not for up to 18 s on large-2; a killed child stops at once (edgeopt.backends.interrupt).
+        # then, and not for up to 18 s on large-2; a killed child stops at once (edgeopt.interrupt).
         try:
-            data = run_in_child(work, deadline=until)
+            # Killed only well past the limit (within the promised 10% + 2 s), so that SCIP returns on its
+            # own, with its incumbent, whenever it can.
+            data = run_in_child(work, deadline=until, grace=1.0 + 0.1 * (time_limit or 0.0))
         except RuntimeError as exc:
             return Outcome(Status.ERROR, "solve error", message=f"MathOpt/SCIP failed: {exc}")
         if data is None:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeopt import registry
-from edgeopt.backends.highs import check_highs_options, use_threads
-from edgeopt.backends.interrupt import run_stoppable
-from edgeopt.backends.milp import MILPSolver, Outcome, settle_infeasible_or_unbounded
-from edgeopt.modeling import MatrixForm
+from edgeopt.highs import check_highs_options, settle_infeasible_or_unbounded, use_threads
+from edgeopt.interrupt import run_stoppable
+from edgeopt.backends.milp import MILPSolver
+from edgeopt.modeling import MatrixForm, Outcome
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
 from edgeopt.solver import Options, deadline, option, seconds_left
@@ -194,8 +194,13 @@ class PyomoSolver(MILPSolver):
 
         try:
             results = run()
-            results = settle_infeasible_or_unbounded(results.termination_condition == TC.infeasibleOrUnbounded,
-                                                     rerun, started, time_limit) or results
+            ambiguous = results.termination_condition == TC.infeasibleOrUnbounded
+            results = settle_infeasible_or_unbounded(ambiguous, rerun, started, time_limit) or results
+            if results.termination_condition == TC.error and not ambiguous:
+                # As in edgeopt.highs: HiGHS's presolve can fail numerically where its search without it solves.
+                left = seconds_left(started, time_limit, floor=0.0)
+                if left is None or left > 0:
+                    results = rerun(left)
         except Exception as exc:  # APPSI raises plain exceptions for rejected options or models
             return Outcome(Status.ERROR, "solve error", message=f"Pyomo/appsi_highs failed: {exc}")
         return _outcome(results, pm, mf)

@@ -45,3 +45,10 @@ def parti_prompts() -> tuple[tuple[str, str], ...]:
         if len(cols) >= 3 and cols[2] in mapping:
             out.append((cols[0], mapping[cols[2]]))
     return tuple(out)
+
+
+@lru_cache(maxsize=None)
+def text_to_video() -> dict:
+    """The text-to-video catalog of the offloading family (models and configurations, GPUs, devices, radio)."""
+    text = resources.files(__package__).joinpath("text_to_video.json").read_text(encoding="utf-8")
+    return json.loads(text)

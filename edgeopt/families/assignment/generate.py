@@ -7,7 +7,7 @@ import numpy as np
 
 from edgeopt import catalog
 from edgeopt.document import generated_head
-from edgeopt.families.assignment.schema import KIND
+from edgeopt.families.assignment.schema import KIND, MAX_PROMPTS
 from edgeopt.io import instance_from_data
 from edgeopt.registry import GeneratorOption, at_least, count_or_names, number
 
@@ -31,8 +31,8 @@ def generate(*, prompts: int = 100, models: int | list[str] = 3, latency_weight:
             raise ValueError(f"no text-to-image model {unknown[0]!r} in the catalog; known: {', '.join(by_name)}")
         chosen = [by_name[n] for n in models]
     pool = catalog.parti_prompts()
-    if prompts < 1:
-        raise ValueError(f"prompts must be at least 1, got {prompts}")
+    if not 1 <= prompts <= MAX_PROMPTS:  # before any draw: 10**8 prompts took minutes to be refused after
+        raise ValueError(f"prompts must be between 1 and {MAX_PROMPTS:,}, got {prompts:,}")
     picks = rng.choice(len(pool), size=prompts, replace=prompts > len(pool))
     data = {
         **generated_head(

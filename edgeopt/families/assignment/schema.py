@@ -4,6 +4,8 @@ from __future__ import annotations
 from edgeopt.document import NAME, SOURCES, array_of, document_schema, nonnegative, positive, record
 
 KIND = "assignment"
+#: Most prompts an instance holds.
+MAX_PROMPTS = 1_000_000
 
 _QUALITY = record(["clip_max", "clip_std"], {"clip_max": nonnegative(1e3), "clip_std": nonnegative(1e3)})
 
@@ -28,7 +30,7 @@ SCHEMA = document_schema(
         "latency_weight": nonnegative(1e6),
         "models": array_of(_MODEL, least=1, most=100),
         "prompts": array_of(record(["category"], {"category": NAME, "text": {"type": "string", "maxLength": 10_000}}),
-                            least=1, most=1_000_000),
+                            least=1, most=MAX_PROMPTS),
     },
 )
 

@@ -6,7 +6,7 @@ import numpy as np
 from edgeopt import catalog
 from edgeopt.document import generated_head
 from edgeopt.families.deployment.instance import MAX_VARIABLES
-from edgeopt.families.deployment.schema import KIND
+from edgeopt.families.deployment.schema import KIND, MAX_EDGES, MAX_REGIONS, MAX_REQUESTS, MAX_SLOTS
 from edgeopt.io import instance_from_data
 from edgeopt.registry import GeneratorOption, at_least, count_or_names, number
 
@@ -32,7 +32,11 @@ def _models(models: int | list[str], rng: np.random.Generator) -> list[dict]:
             raise ValueError(f"models must be between 1 and {len(entries)} (the catalog's size), got {models}")
         chosen = [entries[i] for i in sorted(rng.permutation(len(entries))[:models])]
     else:
-        chosen = [catalog.entry(n) for n in models]
+        by_name = {e["name"]: e for e in entries}
+        unknown = [n for n in models if n not in by_name]
+        if unknown:  # a ValueError, as for every other bad parameter (catalog.entry raises KeyError)
+            raise ValueError(f"no generative model {unknown[0]!r} in the catalog; known: {', '.join(by_name)}")
+        chosen = [dict(by_name[n]) for n in models]
     keys = ("name", "task", "storage_gb", "gpu_memory_gb", "load_seconds", "edge_inference_seconds",
             "cloud_inference_seconds", "sources")
     return [{k: e[k] for k in keys} for e in chosen]
@@ -55,7 +59,9 @@ def _edges(edges: int, links_per_edge: int, slot_seconds: float, rng: np.random.
         # A ring keeps every edge reachable; extra links are seeded chords. Links go both ways.
         pairs = {(e, (e + 1) % edges) for e in range(edges)}
         for e in range(edges):
-            for _ in range(max(0, links_per_edge - 2)):
+            # At most edges - 1 draws: more could add no link an edge does not already have a chance of, and
+            # a huge links_per_edge would loop for hours.
+            for _ in range(min(max(0, links_per_edge - 2), edges - 1)):
                 f = int(rng.integers(edges))
                 if f != e:
                     pairs.add((e, f))
@@ -71,6 +77,12 @@ def _demand(regions: list[dict], models: list[dict], regions_per_edge: int, slot
     """Mean demand: the edges' compute, spread over regions and models with a Zipf popularity per region."""
     M = len(models)
     capacity_requests = slot_seconds / float(np.mean([m["edge_inference_seconds"] for m in models]))
+    # The largest mean a count is drawn with (the most popular model of a region), checked before any draw:
+    # numpy refuses a Poisson mean beyond about 1e19 with a bare "lam value too large".
+    top = load * capacity_requests / float((1.0 / np.arange(1, M + 1) ** 0.8).sum()) / regions_per_edge
+    if not top <= MAX_REQUESTS:
+        raise ValueError(f"load {load:g} asks for a mean of {top:.3g} requests per region, model and slot, more than "
+                         f"the limit of {MAX_REQUESTS:,}; use a smaller load or shorter slots")
     out = []
     for reg in regions:
         popularity = 1.0 / np.arange(1, M + 1) ** 0.8
@@ -99,6 +111,10 @@ def generate(*, edges: int = 3, regions_per_edge: int = 2, models: int | list[st
         # Refused before any request count is drawn: the loader would refuse it only after.
         raise ValueError(f"these parameters describe a model of at least {least:,} variables, more than the limit "
                          f"of {MAX_VARIABLES:,}; use fewer edges, regions, models or slots")
+    if edges > MAX_EDGES or edges * regions_per_edge > MAX_REGIONS or slots > MAX_SLOTS:
+        # Likewise: 200,000 edges took a minute to build before the schema refused them.
+        raise ValueError(f"{edges:,} edges, {edges * regions_per_edge:,} regions and {slots:,} slots: more than the "
+                         f"limits of an instance ({MAX_EDGES:,} edges, {MAX_REGIONS:,} regions, {MAX_SLOTS:,} slots)")
     rng = np.random.default_rng(seed)
     model_docs = _models(models, rng)
     edge_docs = _edges(edges, links_per_edge, slot_seconds, rng)

@@ -14,6 +14,8 @@ from edgeopt.document import Document, InstanceError, check_unique, frozen, list
 from edgeopt.families.deployment.schema import KIND
 
 SENSE = "min"
+#: Where a route of a solution file sends requests to the cloud; no edge may have this name.
+CLOUD = "cloud"
 #: Largest model (variables) an instance may describe; beyond it the file is refused as absurd.
 MAX_VARIABLES = 20_000_000
 
@@ -131,6 +133,10 @@ def from_data(data: dict, source: str = "<data>") -> Instance:
     models, edges, regions = data["models"], data["edges"], data["regions"]
     mi = check_unique([m["name"] for m in models], "model", "models", problems)
     ei = check_unique([e["name"] for e in edges], "edge", "edges", problems)
+    for i, e in enumerate(edges):
+        if e["name"] == CLOUD:
+            problems.append((f"edges[{i}].name", f"{CLOUD!r} is reserved for the cloud: a solution file routes "
+                             f"requests 'at': {CLOUD!r} to the cloud, so an edge of that name would be read as it"))
     ri = check_unique([r["name"] for r in regions], "region", "regions", problems)
     region_edge = np.zeros(len(regions), dtype=np.int64)
     for i, r in enumerate(regions):
@@ -148,7 +154,7 @@ def from_data(data: dict, source: str = "<data>") -> Instance:
     pairs = sorted((r, e2) for r in range(len(regions)) for (e1, e2) in link_delay if e1 == region_edge[r])
     col = lambda items, key: frozen([x[key] for x in items])  # noqa: E731
     w, cloud = data["weights"], data["cloud"]
-    return Instance(
+    inst = Instance(
         **Document.head(data),
         model_names=tuple(m["name"] for m in models), edge_names=tuple(e["name"] for e in edges),
         region_names=tuple(r["name"] for r in regions), slots=data["slots"], slot_seconds=float(data["slot_seconds"]),
@@ -167,6 +173,25 @@ def from_data(data: dict, source: str = "<data>") -> Instance:
         cloud_enabled=bool(cloud["enabled"]), wan_delay_seconds=float(cloud["wan_delay_seconds"]),
         cloud_cost_per_request=float(cloud["cost_per_request"]),
     )
+    _refuse_infinite_costs(inst, source)
+    return inst
+
+
+#: The cost of one download is at most this: the MILP solvers take 1e20 and beyond as infinite (HiGHS
+#: stopped with status 'Unknown', SCIP refused the model). Every field within its schema range, a download
+#: of 1e6 GB over 1e-6 Gbit/s at 1e9 per second of delay costs 8e21; the other costs stay below 1e16.
+MAX_COST = 1e20
+
+
+def _refuse_infinite_costs(inst: Instance, source: str) -> None:
+    dl = inst.cost_download
+    if dl.size and dl.max() >= MAX_COST:
+        e, m = np.unravel_index(int(np.argmax(dl)), dl.shape)
+        raise InstanceError(source, [(f"edges[{e}].backhaul_gbps", (
+            f"downloading model {inst.model_names[m]!r} ({inst.model_storage_gb[m]:g} GB) over "
+            f"{inst.backhaul_gbps[e]:g} Gbit/s takes {inst.download_seconds[e, m]:.3g} s and costs {dl[e, m]:.3g} "
+            f"(delay_per_second x seconds + backhaul_per_gb x GB), {MAX_COST:g} or more: a number the MILP "
+            "solvers take as infinite"))])
 
 
 def _links(edges: list, ei: dict[str, int], problems: list) -> dict[tuple[int, int], float]:
@@ -280,7 +305,7 @@ def solution_to_data(inst: Instance, sol: Solution) -> dict:
                        "requests": int(sol.neighbour[p, m, t])})
     for r, m, t in zip(*np.nonzero(sol.cloud)):
         routes.append({"region": inst.region_names[r], "model": inst.model_names[m], "slot": int(t),
-                       "at": "cloud", "requests": int(sol.cloud[r, m, t])})
+                       "at": CLOUD, "requests": int(sol.cloud[r, m, t])})
     return {"slots": slots, "routes": routes}
 
 
@@ -323,7 +348,7 @@ def solution_from_data(inst: Instance, data: dict, source: str = "<solution>") -
             continue
         if not (0 <= t < inst.slots) or not isinstance(n, int) or isinstance(n, bool) or n < 0:
             problems.append((where, "slot out of range or requests not a non-negative integer"))
-        elif at == "cloud":
+        elif at == CLOUD:
             cloud[r, m, t] += n
         elif at in ei and ei[at] == inst.region_edge[r]:
             local[r, m, t] += n

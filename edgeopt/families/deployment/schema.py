@@ -8,6 +8,10 @@ from __future__ import annotations
 from edgeopt.document import NAME, NAMES, SOURCES, array_of, document_schema, nonnegative, positive, record
 
 KIND = "deployment"
+#: Most requests of one region for one model in one slot.
+MAX_REQUESTS = 1_000_000_000
+#: Most edges, regions and slots of an instance.
+MAX_EDGES, MAX_REGIONS, MAX_SLOTS = 100_000, 1_000_000, 10_000
 
 _WEIGHTS = record(["delay_per_second", "storage_per_gb", "gpu_memory_per_gb", "backhaul_per_gb"], {
     "delay_per_second": nonnegative(1e9),
@@ -50,20 +54,20 @@ _EDGE = record(["name", "storage_gb", "gpu_memory_gb", "compute_seconds", "acces
 _DEMAND = record(["region", "model", "requests"], {
     "region": NAME,
     "model": NAME,
-    "requests": array_of({"type": "integer", "minimum": 0, "maximum": 1_000_000_000}, least=1),
+    "requests": array_of({"type": "integer", "minimum": 0, "maximum": MAX_REQUESTS}, least=1),
 })
 
 SCHEMA = document_schema(
     KIND, "edgeopt deployment instance",
     ["slots", "slot_seconds", "weights", "cloud", "models", "edges", "regions", "demand"],
     {
-        "slots": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "slots": {"type": "integer", "minimum": 1, "maximum": MAX_SLOTS},
         "slot_seconds": positive(1e7),
         "weights": _WEIGHTS,
         "cloud": _CLOUD,
         "models": array_of(_MODEL, least=1, most=10_000),
-        "edges": array_of(_EDGE, least=1, most=100_000),
-        "regions": array_of(record(["name", "edge"], {"name": NAME, "edge": NAME}), least=1, most=1_000_000),
+        "edges": array_of(_EDGE, least=1, most=MAX_EDGES),
+        "regions": array_of(record(["name", "edge"], {"name": NAME, "edge": NAME}), least=1, most=MAX_REGIONS),
         "demand": array_of(_DEMAND, most=10_000_000),
     },
 )
@@ -77,6 +81,6 @@ SOLUTION_SCHEMA = record(["slots", "routes"], {
     "routes": array_of(record(["region", "model", "slot", "at", "requests"], {
         "region": NAME, "model": NAME, "at": NAME,
         "slot": {"type": "integer", "minimum": 0},
-        "requests": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000},
+        "requests": {"type": "integer", "minimum": 0, "maximum": MAX_REQUESTS},
     })),
 })

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeopt.families.gap.instance import TOL, Instance, as_assignment_or_matrix
+from edgeopt.families.gap.instance import Instance, as_assignment_or_matrix, capacity_slack
 from edgeopt.result import Evaluation, Violation
 
 
@@ -11,7 +11,8 @@ def evaluate(inst: Instance, sol) -> Evaluation:
     """Objective and every violation, from the assignment (or the 0/1 matrix) alone.
 
     Violations: a job with no agent, a job with several (matrix form only), an agent index that does
-    not exist (the job counts as unassigned), an agent over its capacity (by more than TOL relative).
+    not exist (the job counts as unassigned), an agent over its capacity (by more than
+    ``capacity_slack``: TOL relative, at least the MILP backends' ABS_TOL).
     """
     a = as_assignment_or_matrix(inst, sol)
     m, n = inst.agents, inst.jobs
@@ -36,7 +37,7 @@ def evaluate(inst: Instance, sol) -> Evaluation:
         viol.append(Violation("assignment", f"job {j}", 1.0, "unassigned; every job goes to exactly one agent"))
     used = np.where(x, inst.resource, 0.0).sum(axis=1)
     over = used - inst.capacity
-    for i in np.flatnonzero(over > TOL * np.maximum(1.0, np.abs(inst.capacity))):
+    for i in np.flatnonzero(over > capacity_slack(inst.capacity)):
         viol.append(Violation("capacity", f"agent {i}", float(over[i]),
                               f"uses {used[i]:g} of its capacity {inst.capacity[i]:g}"))
     objective = float(np.where(x, inst.weight, 0.0).sum())
@@ -49,7 +50,7 @@ def infeasibility_reason(inst: Instance) -> str | None:
     Two proofs: a job whose resource exceeds the capacity of every agent, and jobs whose smallest
     resource needs add up to more than all capacities together.
     """
-    slack = TOL * np.maximum(1.0, np.abs(inst.capacity))
+    slack = capacity_slack(inst.capacity)
     fits = inst.resource <= (inst.capacity + slack)[:, None]
     nowhere = np.flatnonzero(~fits.any(axis=0))
     if nowhere.size:

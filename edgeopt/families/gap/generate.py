@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from edgeopt.document import generated_head
-from edgeopt.families.gap.instance import OBJECTIVE_KEY
-from edgeopt.families.gap.schema import KIND
+from edgeopt.families.gap.instance import MAX_VARIABLES, OBJECTIVE_KEY
+from edgeopt.families.gap.schema import KIND, MAX_AGENTS, MAX_JOBS
 from edgeopt.io import instance_from_data
 from edgeopt.registry import GeneratorOption, at_least, choice
 
@@ -26,6 +26,10 @@ def generate(*, agents: int = 5, jobs: int = 15, type: str = "C", sense: str = "
     """
     if agents < 1 or jobs < 1:
         raise ValueError(f"agents and jobs must be at least 1, got {agents} and {jobs}")
+    # Refused before the matrices are drawn: the loader would refuse them only after (or numpy never finish).
+    if agents > MAX_AGENTS or jobs > MAX_JOBS or agents * jobs > MAX_VARIABLES:
+        raise ValueError(f"{agents:,} agents x {jobs:,} jobs is more than the limits ({MAX_AGENTS:,} agents, "
+                         f"{MAX_JOBS:,} jobs, {MAX_VARIABLES:,} variables)")
     if type not in TYPES:
         raise ValueError(f"type must be one of {', '.join(TYPES)}, got {type!r}")
     if sense not in ("max", "min"):

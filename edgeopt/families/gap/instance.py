@@ -27,6 +27,16 @@ SENSE = None
 MAX_VARIABLES = 20_000_000
 #: Relative tolerance of the capacity check (data are usually integers: sums are exact).
 TOL = 1e-9
+#: Absolute floor of the capacity check: the feasibility tolerance of the MILP backends (HiGHS and SCIP
+#: accept a row exceeded by 1e-6), so that a plan they return is not refused for less than that (a job
+#: of 1e-6 on an agent of capacity 0 was an "error" of highs on an instance with an obvious optimum).
+ABS_TOL = 1e-6
+
+
+def capacity_slack(capacity) -> np.ndarray:
+    """What an agent's jobs may use beyond its capacity before the evaluator calls it a violation:
+    TOL relative, at least ABS_TOL."""
+    return np.maximum(ABS_TOL, TOL * np.abs(np.asarray(capacity, dtype=float)))
 #: Which key holds the objective matrix for each sense.
 OBJECTIVE_KEY = {"max": "profit", "min": "cost"}
 

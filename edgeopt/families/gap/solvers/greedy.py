@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from edgeopt.families.gap.instance import TOL, Instance
+from edgeopt.families.gap.instance import Instance
 from edgeopt.registry import register_solver
 from edgeopt.solver import Solver
 
@@ -33,17 +33,28 @@ def measures(inst: Instance) -> list[tuple[str, np.ndarray]]:
     v = min_form(inst)
     profit = v.max() - v + 1.0  # the profit form, at least 1 everywhere
     r, cap = inst.resource, inst.capacity
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # A resource near 0 (a subnormal one) overflows to inf, as a resource of 0 is meant to: most desirable.
         per_resource = np.where(r > 0, profit / np.where(r > 0, r, 1.0), np.inf)
-        share = np.where(cap[:, None] > 0, r / np.where(cap[:, None] > 0, cap[:, None], 1.0),
-                         np.where(r > 0, np.inf, 0.0))
+        # A capacity of 0 or near 0 overflows the share; the largest float ranks the job last among the agents
+        # with room for it (within the tolerance, a job may fit there), where inf would rank it as not fitting.
+        share = np.minimum(r / np.maximum(cap[:, None], np.finfo(float).tiny), np.finfo(float).max)
     return [("value", -profit), ("value per resource", -per_resource), ("resource", r.astype(float)),
             ("share of capacity", share)]
 
 
+#: Relative tolerance of the heuristics' own capacity checks (greedy and anneal). Far above float rounding,
+#: so that jobs of 0.1 and 0.2 fit a capacity of 0.3; far below the evaluator's TOL, so that a plan the
+#: heuristics accept is one the evaluator accepts whatever the rounding of their running sums; and below
+#: a tenth of a unit up to the largest capacity (1e12), so that they never overfill an integer capacity by
+#: a whole unit, which the evaluator's 1e-9 would let pass at 2e9 and an exact solver proves infeasible.
+FIT_TOL = 1e-13
+
+
 def slack(inst: Instance) -> np.ndarray:
-    """What an agent may exceed its capacity by: the evaluator's tolerance, so both agree on feasibility."""
-    return TOL * np.maximum(1.0, np.abs(inst.capacity))
+    """What the heuristics let an agent exceed its capacity by (FIT_TOL relative): strictly inside the
+    evaluator's tolerance, so that every plan they build is feasible for it."""
+    return FIT_TOL * np.maximum(1.0, np.abs(inst.capacity))
 
 
 def _regret_pass(inst: Instance, f: np.ndarray) -> np.ndarray:

@@ -64,13 +64,9 @@ def run_stoppable(work: Callable[[], T], stop: Callable[[], None], *, deadline: 
     return value
 
 
-#: How long past the deadline a solve in a child process may run before the child is killed.
-CHILD_OVERRUN_SECONDS = 1.0
-
-
-def run_in_child(work: Callable[[], bytes], *, deadline: float | None = None) -> bytes | None:
+def run_in_child(work: Callable[[], bytes], *, deadline: float | None = None, grace: float = 1.0) -> bytes | None:
     """``work()`` in a forked child process, its bytes sent back; the child is killed on Ctrl-C (which
-    then goes on up) and ``CHILD_OVERRUN_SECONDS`` past ``deadline`` (then None is returned).
+    then goes on up) and ``grace`` seconds past ``deadline`` (then None is returned).
 
     For a backend whose own interrupt is not checked in long phases: SCIP's Ctrl-C handler and MathOpt's
     interrupter both wait for SCIP to look, and on large-2 it did not for up to 18 s. A killed process
@@ -101,7 +97,7 @@ def run_in_child(work: Callable[[], bytes], *, deadline: float | None = None) ->
         while not receive.poll(SLICE_SECONDS):
             if not proc.is_alive():
                 raise RuntimeError(f"the backend's process died (exit code {proc.exitcode})")
-            if deadline is not None and time.perf_counter() > deadline + CHILD_OVERRUN_SECONDS:
+            if deadline is not None and time.perf_counter() > deadline + grace:
                 return None
         ok, value = receive.recv()
     finally:

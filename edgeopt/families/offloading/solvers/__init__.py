@@ -1,0 +1,5 @@
+"""The offloading family's solvers: exact methods and the heuristics and baselines."""
+from edgeopt.families.offloading.solvers import heuristics  # noqa: F401
+from edgeopt.families.offloading.solvers import enumeration  # noqa: F401
+from edgeopt.families.offloading.solvers import outer_approximation  # noqa: F401
+from edgeopt.families.offloading.solvers import miqp  # noqa: F401

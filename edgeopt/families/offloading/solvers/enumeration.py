@@ -1,0 +1,148 @@
+"""offload-enumerate: every combination of the requesting users' choices, slot by slot (tiny instances only).
+
+Each combination (one option or refusal per requesting user) implies the models that must be loaded; a
+combination whose models do not fit an edge's memory is infeasible. The rest are priced like
+:func:`plans.slot_value` (values, refusals, and per resource the square of the summed square roots of the
+costs: the square-root rule), in vectorised blocks, and the best is kept. With ``split`` (the default) the
+independent parts of a slot (parts.py: users that share no resource and no edge memory) are enumerated
+apart, which is exact and turns a product of their counts into a sum; ``split=False`` enumerates each slot
+whole. Complete enumeration proves the optimum; a slot with more than ``max_combinations`` combinations
+(summed over its parts) is refused before anything is priced.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeopt.families.offloading.instance import EDGE, Instance
+from edgeopt.families.offloading.plans import plan, slot_value
+from edgeopt.families.offloading.solvers.parts import parts_of
+from edgeopt.registry import register_solver
+from edgeopt.result import Result, Status
+from edgeopt.solver import Options, Solver, deadline, option
+
+#: Combinations priced per vectorised block.
+BLOCK = 65_536
+
+
+def combinations(inst: Instance, t: int, users: np.ndarray | None = None) -> int:
+    """The number of combinations of slot ``t`` (of the requesting users at positions ``users`` of
+    ``inst.options(t).users``, default all): the product over those users of (options + 1)."""
+    opts = inst.options(t)
+    pos = np.arange(opts.users.size) if users is None else users
+    return int(np.prod([len(opts.of_user[int(opts.users[i])]) + 1 for i in pos], dtype=object))
+
+
+def count_text(n: int) -> str:
+    """A combination count for people: exact up to 10^12, else like ``1.39e+305`` (beyond any float)."""
+    if n < 10 ** 12:
+        return str(n)
+    digits = str(n)
+    return f"{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
+
+
+def groups_of(inst: Instance, t: int, split: bool) -> list[np.ndarray]:
+    """The user positions enumerated together in slot ``t``: each independent part, or the whole slot."""
+    if not split:
+        return [np.arange(inst.options(t).users.size)] if inst.options(t).users.size else []
+    return [part.pos for part in parts_of(inst, t, split=True)]
+
+
+def best_of_group(inst: Instance, t: int, pos: np.ndarray, until: float | None = None):
+    """(chosen, complete): the best choice (per user at ``pos`` an option index, -1 to refuse) of slot ``t``'s
+    users at positions ``pos`` over every combination (all other users refused and sharing nothing with
+    them), or over those priced before ``until`` when ``complete`` is False."""
+    opts = inst.options(t)
+    U = pos.size
+    if U == 0 or opts.num_options == 0:  # nobody asks, or nobody can be served: all refused
+        return np.full(U, -1, dtype=np.int64), True
+    # Per user its choices: refusal (-1) first, then its options. Combination c is a mixed-radix number.
+    choices = [np.concatenate([[-1], opts.of_user[int(opts.users[i])]]).astype(np.int64) for i in pos]
+    radix = np.array([c.size for c in choices], dtype=np.int64)
+    total = combinations(inst, t, pos)
+    R = int(opts.resource.max(initial=-1)) + 1
+    E, M = inst.num_edges, inst.num_models
+    roots = np.sqrt(opts.cost)
+    on_edge = opts.place == EDGE
+    best_value, best = -np.inf, np.full(U, -1, dtype=np.int64)
+    start = 0
+    while start < total:
+        n = min(BLOCK, total - start)
+        rest = np.arange(start, start + n, dtype=np.int64)  # total <= max_combinations: fits in int64
+        pick = np.empty((n, U), dtype=np.int64)
+        for i in range(U):
+            pick[:, i] = choices[i][rest % radix[i]]
+            rest //= radix[i]
+        served = pick >= 0
+        o = np.where(served, pick, 0)
+        value = np.where(served, opts.value[o], opts.refusal_value).sum(axis=1)
+        s = np.zeros((n, R))
+        rows = np.broadcast_to(np.arange(n)[:, None, None], (n, U, 3))
+        np.add.at(s, (rows, opts.resource[o]), np.where(served[:, :, None], roots[o], 0.0))
+        value -= (s ** 2).sum(axis=1)
+        loaded = np.zeros((n, E * M), dtype=bool)
+        r_idx, u_idx = np.nonzero(served & on_edge[o])
+        oo = o[r_idx, u_idx]
+        loaded[r_idx, opts.edge[oo] * M + opts.model[oo]] = True
+        memory = loaded.reshape(n, E, M).astype(float) @ inst.model_memory_gb
+        feasible = (memory <= inst.edge_memory_gb * (1 + 1e-9)).all(axis=1)
+        value = np.where(feasible, value, -np.inf)
+        k = int(np.argmax(value))  # the first of equal values: deterministic
+        if value[k] > best_value:
+            best_value, best = float(value[k]), pick[k].copy()
+        start += n
+        if until is not None and time.perf_counter() >= until and start < total:
+            return best, False
+    return best, True
+
+
+@dataclass(frozen=True)
+class EnumerateOptions(Options):
+    #: Largest number of combinations a slot may have (a slot with more is refused: ValueError).
+    max_combinations: int = option(10_000_000, at_least=1)
+    #: Enumerate a slot's independent parts apart (exact; the count becomes a sum over the parts).
+    split: bool = True
+
+
+@register_solver
+class Enumerate(Solver):
+    """Exact brute force: every combination of the requesting users' options (or refusal) per slot, with the
+    models it needs loaded, priced by the square-root rule; for tiny instances only (``max_combinations`` per
+    slot)."""
+
+    name, family, Options = "offload-enumerate", "offloading", EnumerateOptions
+    exact = gives_bound = True
+
+    def run(self, instance, options, *, time_limit, seed, started):
+        until = deadline(started, time_limit)
+        groups = [groups_of(instance, t, options.split) for t in range(instance.slots)]
+        counts = [sum(combinations(instance, t, g) for g in groups[t]) for t in range(instance.slots)]
+        too_many = [t for t, c in enumerate(counts) if c > options.max_combinations]
+        if too_many:
+            t = too_many[0]
+            raise ValueError(f"option max_combinations: slot {t} has {count_text(counts[t])} combinations"
+                             f"{' (summed over its independent parts)' if options.split else ''}, more than "
+                             f"max_combinations={options.max_combinations}; offload-enumerate is for tiny instances "
+                             "(use offload-miqp or offload-oa)")
+        build = time.perf_counter() - started
+        t0 = time.perf_counter()
+        chosen = [np.full(instance.options(t).users.size, -1, dtype=np.int64) for t in range(instance.slots)]
+        complete = True
+        for t in range(instance.slots):
+            for pos in groups[t]:
+                if not complete:  # the time limit passed: the remaining users are refused
+                    break
+                chosen[t][pos], complete = best_of_group(instance, t, pos, until)
+        value = float(sum(slot_value(instance.options(t), chosen[t]) for t in range(instance.slots)))
+        if complete:
+            status, bound = Status.OPTIMAL, value
+            raw = f"enumerated {sum(counts)} combination(s) in {instance.slots} slot(s)"
+        else:
+            status, bound = Status.TIME_LIMIT, None
+            raw = "stopped by the time limit before every combination was priced (users not reached are refused)"
+        return Result(status=status, solver=self.name, objective=value, bound=bound,
+                      gap=0.0 if complete else None, solution=plan(instance, chosen), build_seconds=build,
+                      solve_seconds=time.perf_counter() - t0, raw_status=raw,
+                      extra={"combinations": sum(counts)})

@@ -1,0 +1,178 @@
+"""Driving HiGHS (highspy) on a matrix-form model: what the ``highs`` backend and the family solvers that
+solve MILPs of their own (offloading's outer approximation) share.
+
+The matrix form is passed in one call (CSC arrays) and the solution copied out in bulk; the solve runs
+stoppable by Ctrl-C and past its deadline (edgeopt.interrupt); HiGHS's model status is mapped through one
+table into :class:`~edgeopt.result.Status`, its own words kept.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from typing import Callable, TypeVar
+
+import numpy as np
+
+from edgeopt.interrupt import run_stoppable
+from edgeopt.modeling import MatrixForm, Model, Outcome
+from edgeopt.result import Status
+from edgeopt.solver import deadline, seconds_left
+
+T = TypeVar("T")
+
+#: The thread count HiGHS's process-wide task scheduler was started with (None: not started by us).
+_scheduler_threads: int | None = None
+
+
+def highs_model(mf: MatrixForm, *, names: Model | None = None):
+    """A ``highspy.Highs`` holding the model (silent), with readable names when ``names`` is given."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    A = mf.A.tocsc()
+    integrality = mf.integrality.astype(np.int32)  # 1 = kInteger, 0 = kContinuous
+    h.passModel(mf.num_cols, mf.num_rows, int(A.nnz), 1, 1 if mf.sense == "min" else -1, float(mf.offset),
+                mf.c, mf.col_lo, mf.col_hi, mf.row_lo, mf.row_hi,
+                A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data.astype(float), integrality)
+    if names is not None:
+        # LP files read '[' as the start of a quadratic term: block(i,j,k) reads back in every format.
+        plain = lambda n: n.replace("[", "(").replace("]", ")")  # noqa: E731
+        for j, n in enumerate(names.column_names()):
+            h.passColName(j, plain(n))
+        for i, n in enumerate(names.row_names()):
+            h.passRowName(i, plain(n))
+    return h
+
+
+def use_threads(threads: int) -> None:
+    """Make HiGHS's global task scheduler run ``threads`` threads. HiGHS starts that scheduler once per
+    process with the first solve's thread count and answers a later solve that asks for another count
+    with the status 'Not Set'; resetting it first lets thread counts change between solves."""
+    global _scheduler_threads
+    import highspy
+
+    if _scheduler_threads is not None and _scheduler_threads != threads:
+        highspy._core._Highs.resetGlobalScheduler(True)
+    _scheduler_threads = threads
+
+
+#: A line HiGHS 1.12 prints to stdout whatever its output_flag (ERGO-Code/HiGHS#2783, fixed after 1.12, the
+#: version ortools 9.15 lets us pin): it is taken out of what the solve writes to stdout.
+STRAY_LINE = "HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();"
+
+
+@contextlib.contextmanager
+def _without_stray_line():
+    """Capture file descriptor 1 while HiGHS runs and write back everything but :data:`STRAY_LINE`."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            capture.seek(0)
+            kept = [line for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                    if line.strip() != STRAY_LINE]
+            if kept:
+                sys.stdout.write("".join(kept))
+                sys.stdout.flush()
+
+
+def run_highs(h, until: float | None) -> None:
+    """``h.run()``, stoppable by Ctrl-C and past ``until`` (edgeopt.interrupt), through HiGHS's user interrupt."""
+    h.HandleUserInterrupt = True
+    with _without_stray_line():
+        run_stoppable(h.run, h.cancelSolve, deadline=until)
+
+
+def check_highs_options(options: dict) -> None:
+    """Raise ValueError naming the first HiGHS option HiGHS itself rejects (name or value)."""
+    import highspy
+
+    probe = highspy.Highs()
+    probe.setOptionValue("output_flag", False)
+    for key, value in options.items():
+        if probe.setOptionValue(key, value) != highspy.HighsStatus.kOk:
+            raise ValueError(f"option highs: HiGHS rejects {key}={value!r}")
+
+
+def _status_table():
+    import highspy
+
+    M = highspy.HighsModelStatus
+    return {M.kOptimal: Status.OPTIMAL, M.kInfeasible: Status.INFEASIBLE, M.kUnbounded: Status.UNBOUNDED,
+            M.kTimeLimit: Status.TIME_LIMIT, M.kInterrupt: Status.TIME_LIMIT}
+
+
+def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int | None = None, threads: int = 1,
+                 mip_rel_gap: float = 0.0, mip_abs_gap: float = 1e-9, options: dict | None = None) -> Outcome:
+    """Solve ``mf`` with HiGHS (relative gap 0 by default): status, solution, objective and proven bound."""
+    import highspy
+
+    started = time.perf_counter()
+    until = deadline(started, time_limit)
+    h = highs_model(mf)
+    settings = {"mip_rel_gap": float(mip_rel_gap), "mip_abs_gap": float(mip_abs_gap), "threads": int(threads),
+                **(options or {})}
+    if time_limit is not None:
+        settings["time_limit"] = float(time_limit)
+    if seed is not None:
+        settings["random_seed"] = int(seed) % (2 ** 31)
+    for key, value in settings.items():
+        h.setOptionValue(key, value)
+    use_threads(int(threads))
+    run_highs(h, until)
+
+    reruns = []
+
+    def rerun(left):
+        reruns.append(left)
+        h.setOptionValue("presolve", "off")
+        if left is not None:
+            h.setOptionValue("time_limit", max(1e-3, left))
+        run_highs(h, until)
+
+    ambiguous = h.getModelStatus() == highspy.HighsModelStatus.kUnboundedOrInfeasible and mf.integrality.any()
+    settle_infeasible_or_unbounded(ambiguous, rerun, started, time_limit)
+    if h.getModelStatus() == highspy.HighsModelStatus.kSolveError and not reruns:
+        # HiGHS's presolve can fail numerically ("Solve error") on a model its search without presolve solves
+        # (requests of 1e9 beside inference times of 1e-6 s); try that once with the time left.
+        left = seconds_left(started, time_limit, floor=0.0)
+        if left is None or left > 0:
+            rerun(left)
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    raw = h.modelStatusToString(ms)
+    has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    x = np.asarray(h.getSolution().col_value) if has_x else None
+    obj = float(info.objective_function_value) if has_x else None
+    bound = float(info.mip_dual_bound) if np.isfinite(info.mip_dual_bound) else None
+    status = _status_table().get(ms)
+    if status is None:  # other stops (solution or iteration limits, errors): keep what was found, prove nothing
+        status = Status.FEASIBLE if has_x else Status.ERROR
+    if status in (Status.INFEASIBLE, Status.UNBOUNDED):
+        x = obj = bound = None  # HiGHS leaves placeholder zeros that are not a solution or a bound
+    if status == Status.OPTIMAL and not mf.integrality.any():
+        bound = obj
+    return Outcome(status, raw, x=x, objective=obj, bound=bound,
+                   message="" if status != Status.ERROR else f"HiGHS stopped with status {raw!r}")
+
+
+def settle_infeasible_or_unbounded(is_ambiguous: bool, rerun: Callable[[float | None], T], started: float,
+                                   time_limit: float | None) -> T | None:
+    """HiGHS's MIP presolve cannot tell an infeasible model from an unbounded one; its search without
+    presolve can (it then reports unbounded only with a feasible point, or infeasible). When the first
+    run was ambiguous and time is left, ``rerun(seconds left)`` runs again without presolve."""
+    if not is_ambiguous:
+        return None
+    left = seconds_left(started, time_limit, floor=0.0)
+    if left is not None and left <= 0:
+        return None
+    return rerun(left)
