@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -176,6 +177,32 @@ def _solver_for(name: str, instances: Sequence[tuple[str, object]]) -> None:
             raise UserError(f"{path}: {exc}" if path else str(exc)) from None
 
 
+def _takes(solver: str, inst, option: str) -> bool:
+    return option in {f.name for f in dataclasses.fields(type(edgeopt.get_solver(inst.kind, solver)).Options)}
+
+
+def _cuts(value: str, solver: str, inst) -> tuple[str, ...]:
+    """--cuts: names of valid inequalities the family's MILP adds (checked by its formulate)."""
+    if not _takes(solver, inst, "formulation"):
+        raise UserError(f"--cuts: solver {solver!r} does not solve the MILP formulation; the MILP backends do "
+                        f"(highs, cpsat, scip, pyomo)")
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def _warm_start(value: str, solver: str, path: str, inst):
+    """--warm-start: a solver of the instance's family by name, else a solution file of this instance."""
+    if not _takes(solver, inst, "warm_start"):
+        raise UserError(f"--warm-start: solver {solver!r} takes no starting plan; the MILP backends do "
+                        f"(highs, cpsat, scip, pyomo)")
+    if value in registry.names(inst.kind):
+        return value
+    if not os.path.exists(value):
+        raise UserError(f"--warm-start {printable(value)}: neither a solver of {inst.kind!r} instances "
+                        f"({', '.join(registry.names(inst.kind))}) nor an existing solution file")
+    with _reading(value):
+        return edgeopt.load_solution(value, inst)
+
+
 def cmd_solve(args) -> int:
     if args.output is not None:
         if len(args.files) > 1:
@@ -199,8 +226,11 @@ def cmd_solve(args) -> int:
 
     results = []
     for path, inst in loaded:
+        options = {} if args.warm_start is None else {"warm_start": _warm_start(args.warm_start, args.solver, path, inst)}
+        if args.cuts is not None:
+            options["formulation"] = {"cuts": _cuts(args.cuts, args.solver, inst)}
         with _user_input():
-            result = edgeopt.solve(inst, args.solver, time_limit=args.time_limit, seed=args.seed)
+            result = edgeopt.solve(inst, args.solver, time_limit=args.time_limit, seed=args.seed, **options)
         results.append((path, inst, result))
 
     if len(results) == 1 and not several:
@@ -454,6 +484,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", required=True, help="solver name (see `edgeopt solvers`)")
     p.add_argument("--time-limit", type=_positive_seconds, metavar="S", help="time limit per file, in seconds")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), metavar="N", help="random seed (0 to 2^31-1)")
+    p.add_argument("--warm-start", metavar="SOLVER|SOLUTION",
+                   help="MILP backends: start from this solver's plan (run first, inside the time limit) or from a "
+                        "solution file of the instance")
+    p.add_argument("--cuts", metavar="NAMES",
+                   help="MILP backends: valid inequalities to add to the formulation, comma-separated "
+                        "(deployment: compute; docs/formulations.md)")
     p.add_argument("-o", "--output", metavar="SOLUTION",
                    help="write the solution file (one FILE only; not written if the solve found no solution)")
     p.set_defaults(func=cmd_solve)

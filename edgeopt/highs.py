@@ -48,6 +48,16 @@ def highs_model(mf: MatrixForm, *, names: Model | None = None):
     return h
 
 
+def set_start(h, x: np.ndarray) -> None:
+    """Hand HiGHS a complete solution vector as a starting incumbent (it checks the vector itself)."""
+    import highspy
+
+    solution = highspy.HighsSolution()
+    solution.col_value = np.asarray(x, dtype=float).tolist()
+    solution.value_valid = True
+    h.setSolution(solution)
+
+
 def use_threads(threads: int) -> None:
     """Make HiGHS's global task scheduler run ``threads`` threads. HiGHS starts that scheduler once per
     process with the first solve's thread count and answers a later solve that asks for another count
@@ -112,8 +122,10 @@ def _status_table():
 
 
 def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int | None = None, threads: int = 1,
-                 mip_rel_gap: float = 0.0, mip_abs_gap: float = 1e-9, options: dict | None = None) -> Outcome:
-    """Solve ``mf`` with HiGHS (relative gap 0 by default): status, solution, objective and proven bound."""
+                 mip_rel_gap: float = 0.0, mip_abs_gap: float = 1e-9, options: dict | None = None,
+                 start: np.ndarray | None = None) -> Outcome:
+    """Solve ``mf`` with HiGHS (relative gap 0 by default): status, solution, objective and proven bound.
+    ``start``, a solution vector, is handed to HiGHS as its first incumbent (``setSolution``)."""
     import highspy
 
     started = time.perf_counter()
@@ -128,6 +140,8 @@ def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int |
     for key, value in settings.items():
         h.setOptionValue(key, value)
     use_threads(int(threads))
+    if start is not None:
+        set_start(h, start)
     run_highs(h, until)
 
     reruns = []
@@ -142,8 +156,11 @@ def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int |
     ambiguous = h.getModelStatus() == highspy.HighsModelStatus.kUnboundedOrInfeasible and mf.integrality.any()
     settle_infeasible_or_unbounded(ambiguous, rerun, started, time_limit)
     if h.getModelStatus() == highspy.HighsModelStatus.kSolveError and not reruns:
-        # HiGHS's presolve can fail numerically ("Solve error") on a model its search without presolve solves
-        # (requests of 1e9 beside inference times of 1e-6 s); try that once with the time left.
+        # HiGHS can stop with "Solve error" where it fails numerically: in presolve (requests of 1e9 beside
+        # inference times of 1e-6 s), or at its own tolerance (a capacity exceeded by exactly 1e-6). Once
+        # more, with the time left, without presolve and with a feasibility tolerance ten times tighter,
+        # settles both (a plan within the tighter tolerance is within the evaluators' too).
+        h.setOptionValue("mip_feasibility_tolerance", 0.1 * float(settings.get("mip_feasibility_tolerance", 1e-6)))
         left = seconds_left(started, time_limit, floor=0.0)
         if left is None or left > 0:
             rerun(left)

@@ -106,6 +106,8 @@ class Result:
             f"solve       {self.solve_seconds:.3f} s",
             f"solver      {self.solver}" + (f" ({self.raw_status})" if self.raw_status else ""),
         ]
+        if "warm_start" in self.extra:
+            lines.append(f"warm start  {self.extra['warm_start']}")
         if self.message:
             lines.append(f"message     {self.message}")
         return "\n".join(lines)

@@ -71,6 +71,8 @@ def _in_range(value, b: dict) -> bool:
 
 def _accepts(hint, value) -> bool:
     """Whether ``value`` has the annotated type (int, float, bool, str, None, unions and Literal)."""
+    if hint is typing.Any:
+        return True
     origin = typing.get_origin(hint)
     if origin is typing.Union or origin is types.UnionType:
         return any(_accepts(h, value) for h in typing.get_args(hint))

@@ -97,10 +97,10 @@ def mutated(draw, base: dict, *, most: int = 3) -> dict:
         elif op == "unknown key" and isinstance(target, dict):
             target[draw(st.sampled_from(["extra", "", "\ud800", "kind ", "Name", "__proto__", LONG]))] = \
                 draw(hostile_values())
-        elif op == "kind" and isinstance(doc, dict):
-            doc["kind"] = draw(st.sampled_from(KINDS))
+        elif op == "kind" and isinstance(doc, dict):  # copies: a later mutation must not change the pools
+            doc["kind"] = copy.deepcopy(draw(st.sampled_from(KINDS)))
         elif op == "format" and isinstance(doc, dict):
-            doc["format"] = draw(st.sampled_from(FORMATS))
+            doc["format"] = copy.deepcopy(draw(st.sampled_from(FORMATS)))
         elif op == "duplicate" and isinstance(target, list) and target:
             k = draw(st.integers(0, len(target) - 1))
             target.insert(draw(st.integers(0, len(target))), copy.deepcopy(target[k]))

@@ -6,15 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeopt import registry
-from edgeopt.backends.milp import MILPSolver
+from edgeopt.backends.milp import MILPOptions, MILPSolver
 from edgeopt.highs import check_highs_options, highs_model, solve_matrix
 from edgeopt.modeling import Outcome
 from edgeopt.registry import register_backend
-from edgeopt.solver import Options, option
+from edgeopt.solver import option
 
 
 @dataclass(frozen=True)
-class HighsOptions(Options):
+class HighsOptions(MILPOptions):
     threads: int = option(1, at_least=1)
     mip_rel_gap: float = option(0.0, at_least=0)
     mip_abs_gap: float = option(1e-9, at_least=0)
@@ -28,10 +28,11 @@ class HighsSolver(MILPSolver):
 
     name, requires, Options = "highs", ("highspy",), HighsOptions
 
-    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
+    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None, start=None) -> Outcome:
         check_highs_options(options.highs)
         return solve_matrix(mf, time_limit=time_limit, seed=seed, threads=options.threads,
-                            mip_rel_gap=options.mip_rel_gap, mip_abs_gap=options.mip_abs_gap, options=options.highs)
+                            mip_rel_gap=options.mip_rel_gap, mip_abs_gap=options.mip_abs_gap, options=options.highs,
+                            start=start)
 
 
 def export(instance, path: str) -> None:

@@ -8,49 +8,51 @@ turns the backend's vector back into the family's solution.
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from edgeopt import registry
-from edgeopt.modeling import MatrixForm, Model, Outcome
+from edgeopt.modeling import MatrixForm, Model, Outcome, too_wide
 from edgeopt.result import Result, Status, relative_gap
-from edgeopt.solver import Solver, seconds_left
-
-#: Widest ratio between the largest and the smallest nonzero coefficient of one row at which a backend
-#: that computes in floating point is trusted to prove anything. Beyond it presolve treats the small
-#: coefficients as noise: for a gap capacity row of 1e12 beside resources of 1 and 1.77, HiGHS and SCIP
-#: both returned as "optimal" a plan 25% worse than the optimum. The bundled instances stay below 1e3.
-MAX_ROW_RANGE = 1e9
+from edgeopt.solver import Options, Solver, option, seconds_left
 
 
-def _row_name(model: Model, i: int) -> str:
-    for block in model.row_blocks.values():
-        hit = np.flatnonzero(block.ids.ravel() == i)
-        if hit.size:
-            return f"{block.name}[{','.join(map(str, np.unravel_index(int(hit[0]), block.ids.shape)))}]"
-    return f"row {i}"
+@dataclass(frozen=True)
+class MILPOptions(Options):
+    """Options every MILP backend takes (each backend's own Options extend these)."""
+
+    #: A plan to start from: the name of a solver of the instance's family (run first, inside the time
+    #: limit, with the same seed), a :class:`~edgeopt.result.Result` holding a plan, or the family's solution
+    #: itself (what ``edgeopt.load_solution`` returns). The backend receives it as its first incumbent
+    #: (HiGHS ``setSolution``, CP-SAT a complete hint, SCIP a solution hint, Pyomo the variables' values).
+    warm_start: Any = option(None)
+    #: Keyword arguments for the family's ``formulate`` (deployment: ``{"cuts": ("compute",)}``).
+    formulation: dict = option(factory=dict)
+
+    def check(self) -> None:
+        if isinstance(self.warm_start, str) and not self.warm_start:
+            raise ValueError("option warm_start: must be a solver name, a Result or a solution, got ''")
 
 
-def too_wide(mf: MatrixForm, model: Model) -> str | None:
-    """Why the backends' proofs cannot be trusted on this model (its widest row), or None."""
-    A = mf.A.tocsr(copy=True)
-    A.eliminate_zeros()
-    a = np.abs(A.data)
-    starts = A.indptr[:-1][np.diff(A.indptr) > 0]
-    if not starts.size:
-        return None
-    # In decades, so that a subnormal coefficient (5e-324 beside 1) cannot overflow the ratio.
-    decades = np.log10(np.maximum.reduceat(a, starts)) - np.log10(np.minimum.reduceat(a, starts))
-    k = int(np.argmax(decades))
-    if not decades[k] > np.log10(MAX_ROW_RANGE):
-        return None
-    row = int(np.flatnonzero(np.diff(A.indptr) > 0)[k])
-    part = a[A.indptr[row]:A.indptr[row + 1]]
-    return (f"row {_row_name(model, row)} has coefficients from {part.min():.3g} to {part.max():.3g}, a ratio of "
-            f"1e{decades[k]:.1f}, more than {MAX_ROW_RANGE:g}: a floating-point MILP solver's proof is not "
-            "trusted there (its presolve takes the small coefficients for noise)")
+def formulate(instance, formulation: dict):
+    """The family's formulation of ``instance``, with the ``formulation`` option's keyword arguments."""
+    family = registry.family_of(instance)
+    if not formulation:
+        return family.formulate(instance)
+    try:
+        return family.formulate(instance, **formulation)
+    except TypeError as exc:
+        raise ValueError(f"option formulation: the {family.kind} formulation does not take "
+                         f"{', '.join(map(repr, formulation))} ({exc})") from None
 
+
+class WarmStart:
+    """What a warm start came to: the plan's vector (or None) and one line for the result's ``extra``."""
+
+    def __init__(self, x: np.ndarray | None, note: str):
+        self.x, self.note = x, note
 
 class MILPSolver(Solver):
     """Base of the exact backends: subclasses set the class attributes and implement ``solve_matrix``."""
@@ -58,21 +60,59 @@ class MILPSolver(Solver):
     exact = True
     gives_bound = True
     #: Whether the backend computes in floating point with tolerances (its proofs are then not trusted on a
-    #: row of too wide a range, :data:`MAX_ROW_RANGE`); CP-SAT computes in exact integers.
+    #: row of too wide a range, :data:`edgeopt.modeling.MAX_ROW_RANGE`); CP-SAT computes in exact integers.
     floating_point: ClassVar[bool] = True
 
     def solve_matrix(self, mf: MatrixForm, model: Model, options, *, time_limit: float | None,
-                     seed: int | None) -> Outcome:
-        """Solve the matrix-form model; ``model`` gives names and blocks where a backend wants them."""
+                     seed: int | None, start: np.ndarray | None = None) -> Outcome:
+        """Solve the matrix-form model; ``model`` gives names and blocks where a backend wants them; ``start``
+        is a feasible solution vector to begin from (a warm start), or None."""
         raise NotImplementedError
 
+    def warm_start(self, instance, form, plan, *, time_limit, seed, started) -> WarmStart:
+        """The starting vector of ``plan`` (a solver name, a Result or a solution), priced by the evaluator.
+        A plan that the evaluator finds infeasible, or a solver that finds none, gives no start (the note
+        says why); the solve goes on without one."""
+        family = registry.family_of(instance)
+        where = "plan given"
+        if isinstance(plan, str):
+            cls = registry.solver_class(instance.kind, plan)
+            if cls is type(self):
+                raise ValueError(f"option warm_start: {plan!r} is this solver itself; name a heuristic of "
+                                 f"{instance.kind!r} ({', '.join(registry.names(instance.kind))})")
+            error = registry.import_error(cls)
+            if error is not None:
+                raise ValueError(f"option warm_start: solver {plan!r} is not available here: {error}")
+            result = cls().solve(instance, time_limit=seconds_left(started, time_limit), seed=seed)
+            if result.solution is None:
+                return WarmStart(None, f"{plan} found no plan ({result.status.value}: {result.message}); no start")
+            plan, where = result.solution, f"{plan}'s plan"
+        elif isinstance(plan, Result):
+            if plan.solution is None:
+                return WarmStart(None, f"the Result given ({plan.solver}, {plan.status.value}) holds no plan; no start")
+            plan, where = plan.solution, f"{plan.solver}'s plan"
+        try:
+            evaluation = family.evaluate(instance, plan)
+            x = np.asarray(form.encode(plan), dtype=float)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"option warm_start: not a {instance.kind} solution of this instance: {exc}") from None
+        if not evaluation.feasible:
+            return WarmStart(None, f"{where} violates {evaluation.violations[0]}; no start")
+        return WarmStart(x, f"{where}, cost {evaluation.objective:.10g}")
+
     def run(self, instance, options, *, time_limit, seed, started) -> Result:
-        form = registry.family_of(instance).formulate(instance)
+        form = formulate(instance, options.formulation)
+        start = None
+        if options.warm_start is not None:
+            start = self.warm_start(instance, form, options.warm_start, time_limit=time_limit, seed=seed,
+                                    started=started)
         mf = form.model.matrix()
         build = time.perf_counter() - started
         t1 = time.perf_counter()
-        # The time limit bounds the whole call: what building took is taken off the backend's share.
-        out = self.solve_matrix(mf, form.model, options, time_limit=seconds_left(started, time_limit), seed=seed)
+        # The time limit bounds the whole call: what building (and the warm start) took is taken off the
+        # backend's share.
+        out = self.solve_matrix(mf, form.model, options, time_limit=seconds_left(started, time_limit), seed=seed,
+                                start=None if start is None else start.x)
         solve_seconds = time.perf_counter() - t1
         solution = form.decode(out.x) if out.x is not None else None
         objective = out.objective if solution is not None else None
@@ -94,4 +134,5 @@ class MILPSolver(Solver):
             status=status, solver=self.name, objective=objective, bound=bound,
             gap=relative_gap(objective, bound, instance.sense), solution=solution, build_seconds=build,
             solve_seconds=solve_seconds, message=message, raw_status=out.raw_status,
+            extra={} if start is None else {"warm_start": start.note},
         )

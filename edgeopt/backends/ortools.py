@@ -14,11 +14,11 @@ from typing import Callable
 import numpy as np
 
 from edgeopt.interrupt import run_in_child, run_stoppable
-from edgeopt.backends.milp import MILPSolver
+from edgeopt.backends.milp import MILPOptions, MILPSolver
 from edgeopt.modeling import MatrixForm, Outcome, Model
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import Options, deadline, option
+from edgeopt.solver import deadline, option
 
 #: Largest power of ten CP-SAT scaling tries: a coefficient must be a decimal with at most 9 digits after the point.
 MAX_DECIMALS = 9
@@ -191,7 +191,7 @@ def cp_model_of(mf: MatrixForm, model: Model | None = None):
 
 
 @dataclass(frozen=True)
-class CpSatOptions(Options):
+class CpSatOptions(MILPOptions):
     workers: int = option(1, at_least=1)
     linearization_level: int = option(2, at_least=0, at_most=2)
     #: Any further ``SatParameters`` field by its name (``{"interleave_search": True}``).
@@ -213,7 +213,7 @@ class CpSatSolver(MILPSolver):
     name, requires, Options = "cpsat", ("ortools.sat.python.cp_model",), CpSatOptions
     floating_point = False  # integer arithmetic, no tolerance: its proofs hold on any row range
 
-    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
+    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None, start=None) -> Outcome:
         from ortools.sat.python import cp_model
 
         until = deadline(time.perf_counter(), time_limit)
@@ -237,6 +237,10 @@ class CpSatSolver(MILPSolver):
             cpm, sign, k_obj = cp_model_of(mf, model)
         except ScalingError as exc:
             return Outcome(Status.ERROR, "not integer", message=f"CP-SAT cannot take this model exactly: {exc}")
+        if start is not None:
+            # A complete hint: CP-SAT tries it first and keeps it as its first solution when it is feasible.
+            cpm.proto.solution_hint.vars.extend(range(mf.num_cols))
+            cpm.proto.solution_hint.values.extend(np.round(start).astype(np.int64).tolist())
         status = run_stoppable(lambda: solver.solve(cpm), solver.stop_search, deadline=until)
         return _cpsat_outcome(solver, status, cpm, mf, sign, k_obj, hit=time_limit is not None)
 
@@ -304,9 +308,11 @@ def model_proto(mf: MatrixForm, name: str = "edgeopt"):
 
 
 @dataclass(frozen=True)
-class ScipOptions(Options):
+class ScipOptions(MILPOptions):
     relative_gap: float = option(0.0, at_least=0)
     absolute_gap: float = option(1e-9, at_least=0)
+    #: Stop after this many solutions (MathOpt's solution_limit); None: no limit.
+    solution_limit: int | None = option(None, at_least=1)
 
 
 @register_backend
@@ -315,7 +321,7 @@ class ScipSolver(MILPSolver):
 
     name, requires, Options = "scip", ("ortools.math_opt.python.mathopt",), ScipOptions
 
-    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
+    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None, start=None) -> Outcome:
         from ortools.math_opt import result_pb2, solution_pb2
         from ortools.math_opt.core.python import solver as core
         from ortools.math_opt.python import mathopt
@@ -325,15 +331,23 @@ class ScipSolver(MILPSolver):
             relative_gap_tolerance=float(options.relative_gap), absolute_gap_tolerance=float(options.absolute_gap),
             threads=1,
             random_seed=_seed31(seed),
+            solution_limit=options.solution_limit,
             # SCIP's clock starts after MathOpt has built its model: a little of the limit is left for that.
             time_limit=None if time_limit is None else datetime.timedelta(seconds=0.95 * float(time_limit)))
         # The model goes to the solver as a proto: mathopt.solve would first build a Python Model and
         # later one Python object per variable in the result, which costs more than the solve on big models.
         proto = model_proto(mf, getattr(model, "name", "edgeopt"))
 
+        model_params = mathopt.ModelSolveParameters().to_proto()
+        if start is not None:
+            # SCIP tries a hint as a solution before it presolves; a feasible one is its first incumbent.
+            hint = model_params.solution_hints.add()
+            hint.variable_values.ids.extend(range(mf.num_cols))
+            hint.variable_values.values.extend(np.asarray(start, dtype=float).tolist())
+
         def work() -> bytes:
             return core.solve(proto, mathopt.SolverType.GSCIP.value, mathopt.StreamableSolverInitArguments().to_proto(),
-                              params.to_proto(), mathopt.ModelSolveParameters().to_proto(), None,
+                              params.to_proto(), model_params, None,
                               mathopt.CallbackRegistration().to_proto(), None, None).SerializeToString()
 
         # In a child process: SCIP looks at its interrupt flag (Ctrl-C, MathOpt's interrupter) only now and

@@ -25,11 +25,11 @@ import numpy as np
 from edgeopt import registry
 from edgeopt.highs import check_highs_options, settle_infeasible_or_unbounded, use_threads
 from edgeopt.interrupt import run_stoppable
-from edgeopt.backends.milp import MILPSolver
+from edgeopt.backends.milp import MILPOptions, MILPSolver
 from edgeopt.modeling import MatrixForm, Outcome
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import Options, deadline, option, seconds_left
+from edgeopt.solver import deadline, option, seconds_left
 
 
 def _bound(v: float):
@@ -125,7 +125,7 @@ def to_pyomo(instance):
 
 
 @dataclass(frozen=True)
-class PyomoOptions(Options):
+class PyomoOptions(MILPOptions):
     mip_abs_gap: float = option(1e-9, at_least=0)
     #: Any further HiGHS option by its HiGHS name, handed to appsi_highs (checked by HiGHS first).
     highs: dict = option(factory=dict)
@@ -143,7 +143,7 @@ class PyomoSolver(MILPSolver):
 
         return None if Highs().available() else "pyomo's appsi_highs reports HiGHS unavailable"
 
-    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None) -> Outcome:
+    def solve_matrix(self, mf, model, options, *, time_limit=None, seed=None, start=None) -> Outcome:
         from pyomo.contrib.appsi.base import TerminationCondition as TC
         from pyomo.contrib.appsi.solvers import Highs
 
@@ -164,6 +164,11 @@ class PyomoSolver(MILPSolver):
                                    f"Pyomo takes about {load:.2f} s here")
         opt = Highs(only_child_vars=True)  # every declared x[j] becomes a HiGHS column, used or not
         opt.config.load_solution = False
+        if start is not None:
+            # Pyomo's way: the variables' values, handed by appsi_highs to HiGHS's setSolution.
+            for j, value in enumerate(np.asarray(start, dtype=float).tolist()):
+                pm.x[j].set_value(value, skip_validation=True)
+            opt.config.warmstart = True
         opt.config.mip_gap = 0.0
         highs_options = {"output_flag": False, "threads": 1, "mip_abs_gap": float(options.mip_abs_gap)}
         if seed is not None:
@@ -197,7 +202,10 @@ class PyomoSolver(MILPSolver):
             ambiguous = results.termination_condition == TC.infeasibleOrUnbounded
             results = settle_infeasible_or_unbounded(ambiguous, rerun, started, time_limit) or results
             if results.termination_condition == TC.error and not ambiguous:
-                # As in edgeopt.highs: HiGHS's presolve can fail numerically where its search without it solves.
+                # As in edgeopt.highs: once more without presolve and with a feasibility tolerance ten times
+                # tighter, where HiGHS failed numerically (in presolve, or at its own tolerance).
+                highs_options["mip_feasibility_tolerance"] = 0.1 * float(
+                    highs_options.get("mip_feasibility_tolerance", 1e-6))
                 left = seconds_left(started, time_limit, floor=0.0)
                 if left is None or left > 0:
                     results = rerun(left)

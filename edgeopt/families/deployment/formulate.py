@@ -117,12 +117,53 @@ def _routing(mdl: Model, inst: Instance, v: dict[str, VarBlock]) -> None:
     mdl.add_terms(rows.ids[inst.pair_region], v["neighbour"], 1.0)
 
 
-def formulate(inst: Instance) -> Formulation:
-    """Build the deployment MILP (docs/formulations.md) from whole arrays; no loop per variable."""
+def _compute_cuts(mdl: Model, inst: Instance, v: dict[str, VarBlock]) -> None:
+    """Valid inequalities (docs/formulations.md, "Compute cuts"): the requests of a model served at an edge in a
+    slot are at most what the edge's compute leaves for it, rounded down, and none unless it is loaded:
+
+        U_emt <= K0_emt y_emt - (K0_emt - K1_emt) z_emt
+
+    with U the requests served there (local and from neighbours), K0 = min(D, floor(C_e / pi_m)) and
+    K1 = min(D, floor((C_e - l_m) / pi_m)) (D: the requests that could reach the edge). Rows whose
+    coefficients are no tighter than the routing rows already are (K0 = D and K1 = K0) are left out."""
+    E, M, T = inst.num_edges, inst.num_models, inst.slots
+    d = inst.demand.astype(float)
+    reach = np.zeros((E, M, T))
+    np.add.at(reach, inst.region_edge, d)
+    np.add.at(reach, inst.pair_edge, d[inst.pair_region])
+    # The evaluator's capacity tolerance (docs/formulations.md), so that no plan it accepts is cut off.
+    cap = inst.compute_seconds[:, None, None]
+    cap = cap + 1e-6 * np.maximum(1.0, cap)
+    pi = inst.edge_inference_seconds[None, :, None]
+    k0 = np.minimum(reach, np.floor(cap / pi))
+    k1 = np.minimum(reach, np.floor(np.maximum(cap - inst.load_seconds[None, :, None], 0.0) / pi))
+    tight = (k0 < reach) | (k1 < k0)
+    rows = mdl.add_rows("compute_cuts", (E, M, T), hi=0.0)
+    mdl.add_terms(rows.ids[inst.region_edge], v["local"], 1.0, where=tight[inst.region_edge])
+    mdl.add_terms(rows.ids[inst.pair_edge], v["neighbour"], 1.0, where=tight[inst.pair_edge])
+    mdl.add_terms(rows, v["loaded"], -k0, where=tight)
+    mdl.add_terms(rows, v["load"], k0 - k1, where=tight & (k1 < k0))
+
+
+#: The optional additions to the formulation, by name (each proved valid in docs/formulations.md).
+CUTS = {"compute": _compute_cuts}
+
+
+def formulate(inst: Instance, *, cuts: tuple[str, ...] = ()) -> Formulation:
+    """Build the deployment MILP (docs/formulations.md) from whole arrays; no loop per variable.
+
+    ``cuts`` names optional valid inequalities to add (:data:`CUTS`): ``"compute"``."""
+    cuts = (cuts,) if isinstance(cuts, str) else tuple(cuts)
+    unknown = sorted(set(cuts) - set(CUTS))
+    if unknown:
+        raise ValueError(f"unknown cuts {', '.join(map(repr, unknown))}; the deployment formulation has "
+                         f"{', '.join(map(repr, CUTS))}")
     mdl = Model(f"deployment:{inst.name}", sense="min")
     v = _variables(mdl, inst)
     _objective(mdl, inst, v)
     _capacities(mdl, inst, v)
     _switching(mdl, inst, v)
     _routing(mdl, inst, v)
+    for name in cuts:
+        CUTS[name](mdl, inst, v)
     return Formulation(mdl, v, inst.initial_stored, inst.initial_loaded)

@@ -1,0 +1,88 @@
+"""The ``lns`` matheuristic: its plans against independent optima (brute force, HiGHS on the whole MILP)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgeopt
+from edgeopt.modeling import Model
+from edgeopt.result import Status
+
+from bruteforce import brute_force
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOYMENT = ROOT / "instances" / "deployment"
+
+
+def load(name):
+    return edgeopt.load(DEPLOYMENT / f"{name}.json")
+
+
+@pytest.mark.parametrize("name", ["tiny-1", "tiny-2", "tiny-3"])
+def test_lns_finds_the_brute_force_optimum_of_tiny_instances(name):
+    inst = load(name)
+    r = edgeopt.solve(inst, "lns", seed=0)
+    assert r.status == Status.FEASIBLE
+    assert r.objective == pytest.approx(brute_force(inst), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["small-1", "small-nocloud", "medium-1", "medium-warm"])
+def test_lns_is_between_its_bound_and_the_proven_optimum_and_beats_greedy(name):
+    inst = load(name)
+    optimum = edgeopt.solve(inst, "highs", time_limit=120)
+    assert optimum.status == Status.OPTIMAL
+    r = edgeopt.solve(inst, "lns", seed=1, steps=12)
+    assert r.status == Status.FEASIBLE and edgeopt.evaluate(inst, r.solution).feasible
+    tol = 1e-9 * max(1.0, abs(optimum.objective))
+    assert r.objective >= optimum.objective - tol
+    assert r.bound is not None and r.bound <= optimum.objective + tol
+    assert r.objective <= edgeopt.solve(inst, "greedy").objective + tol
+    assert r.gap == pytest.approx(edgeopt.relative_gap(r.objective, r.bound, "min"))
+
+
+def test_lns_is_deterministic_for_a_seed():
+    inst = load("medium-3")
+    a = edgeopt.solve(inst, "lns", seed=7, steps=6, start_seconds=0)
+    b = edgeopt.solve(inst, "lns", seed=7, steps=6, start_seconds=0)
+    assert a.objective == b.objective
+    for key in ("stored", "loaded", "local", "neighbour", "cloud"):
+        assert np.array_equal(getattr(a.solution, key), getattr(b.solution, key))
+
+
+def test_lns_blocks_improve_a_poor_start():
+    # Without the LP-induced start the search begins at the greedy plan; the blocks alone must improve it.
+    inst = load("medium-3")
+    greedy = edgeopt.solve(inst, "greedy").objective
+    r = edgeopt.solve(inst, "lns", seed=0, steps=9, start_seconds=0)
+    assert r.extra["start"].startswith("greedy plan")
+    assert r.extra["improving_steps"] >= 1
+    assert r.objective < greedy
+
+
+def test_lns_keeps_its_time_limit():
+    inst = load("large-1")
+    t = time.perf_counter()
+    r = edgeopt.solve(inst, "lns", time_limit=3, seed=0)
+    assert time.perf_counter() - t < 3 * 1.1 + 4  # generous slack on a shared machine
+    assert r.status == Status.FEASIBLE
+
+
+def test_a_restricted_model_keeps_the_fixed_columns_contribution():
+    # Oracle: the restricted model's objective plus the fixed part equals the full model at any point.
+    m = Model("toy", sense="min")
+    x = m.add_variables("x", (4,), ub=3, integer=True)
+    m.add_objective(x, np.array([1.0, 2.0, -1.0, 0.5]))
+    rows = m.add_rows("r", (2,), lo=np.array([1.0, -np.inf]), hi=np.array([5.0, 4.0]))
+    m.add_terms(rows.ids[:, None], x, np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 1.0]]))
+    mf = m.matrix()
+    point = np.array([1.0, 2.0, 0.0, 3.0])
+    free = np.array([True, False, True, False])
+    sub, rows_kept = mf.restricted(free, point)
+    assert sub.num_cols == 2 and list(rows_kept) == [0, 1]
+    assert sub.c @ point[free] + sub.offset == pytest.approx(mf.c @ point + mf.offset)
+    fixed_part = mf.A[:, ~free] @ point[~free]
+    assert np.allclose(sub.row_hi, mf.row_hi - fixed_part)
+    assert np.allclose(sub.A.toarray(), mf.A[:, free].toarray())
