@@ -4,7 +4,8 @@
 
 Runs `python -X importtime -c "import edgeopt"` in fresh processes (the median of the runs is printed),
 beside `import numpy` (the one package edgeopt needs at import) for scale, and lists the heavy packages
-(backends, scipy, jsonschema, pandas, matplotlib, torch) found in sys.modules afterwards: there must be none.
+(backends, scipy, jsonschema, pandas, matplotlib, torch, linopy, xarray) found in sys.modules afterwards: there must be
+none.
 Target: under 0.5 s.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess
 import sys
 
 HEAVY = ("highspy", "ortools", "pyomo", "cvxpy", "pyscipopt", "scipy", "jsonschema", "matplotlib", "pandas", "torch",
-         "pebble", "tqdm")
+         "pebble", "tqdm", "linopy", "xarray", "polars")
 TARGET_SECONDS = 0.5
 
 

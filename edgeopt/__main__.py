@@ -1,4 +1,4 @@
 """``python -m edgeopt``: the same command line as the ``edgeopt`` console script."""
-from edgeopt.cli import main
+from edgeopt.cli import run
 
-raise SystemExit(main())
+run()

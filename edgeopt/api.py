@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 from edgeopt import registry
 from edgeopt.result import Evaluation, Result, Status
@@ -52,8 +53,10 @@ def solve(instance, solver: str = "highs", *, time_limit: float | None = None, s
 
     If the family's pre-check proves the instance infeasible (e.g. a requested model fits nowhere and
     the cloud is disabled), every solver returns ``infeasible`` with that reason without running.
-    A bad solver name, option or time limit is a ValueError naming it.
+    A bad solver name, option or time limit is a ValueError naming it. ``instance`` may also be the path of
+    an instance file (read by :func:`edgeopt.load`; a file holding several problems is refused: solve each).
     """
+    instance = _one_instance(instance)
     s = get_solver(instance.kind, solver)
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
@@ -63,6 +66,25 @@ def solve(instance, solver: str = "highs", *, time_limit: float | None = None, s
         return Result(status=Status.INFEASIBLE, solver=solver, message=reason, raw_status="edgeopt pre-check")
     result = s.solve(instance, time_limit=time_limit, seed=seed, **options)
     return verify(instance, result)
+
+
+def _one_instance(instance):
+    """An instance, from itself or from the path of a file holding exactly one; else a ValueError saying what
+    was given."""
+    if isinstance(instance, (str, os.PathLike)):
+        from edgeopt.io import load
+
+        loaded = load(instance)
+        if isinstance(loaded, list):
+            if len(loaded) != 1:
+                raise ValueError(f"{os.fspath(instance)} holds {len(loaded)} problems; solve each one: "
+                                 f"for inst in edgeopt.load({os.fspath(instance)!r}): edgeopt.solve(inst, ...)")
+            loaded = loaded[0]
+        return loaded
+    if not isinstance(getattr(instance, "kind", None), str):
+        raise ValueError(f"solve() takes an instance (edgeopt.load(path), edgeopt.generate(kind, ...)) or the "
+                         f"path of an instance file, got {type(instance).__name__}")
+    return instance
 
 
 def solvers(family: str | None = None) -> list[registry.SolverEntry]:

@@ -1,4 +1,4 @@
-"""The ``edgeopt`` command line: solve, compare, check, show, solvers, generate, export, schema.
+"""The ``edgeopt`` command line: solve, compare, check, show, solvers, generate, train, export, schema.
 
 Every command works for every registered family: ``show`` prints the family's ``describe``, ``generate``
 offers the family's generator options, ``export`` writes the MILP of a family that has one and refuses
@@ -18,6 +18,7 @@ import json
 import math
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -203,6 +204,33 @@ def _warm_start(value: str, solver: str, path: str, inst):
         return edgeopt.load_solution(value, inst)
 
 
+def _solver_options(pairs: Sequence[str], solver: str, inst) -> dict:
+    """--option NAME=VALUE: one of the solver's options (`edgeopt solvers`; e.g. mappo's policy=FILE). The
+    value is read as JSON (a number, true/false, null) when the option takes that, else as the text itself;
+    the solver's Options check it."""
+    from edgeopt.solver import _accepts
+
+    cls = type(edgeopt.get_solver(inst.kind, solver)).Options
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--option {printable(pair)}: expected NAME=VALUE")
+        if key in ("warm_start", "formulation"):
+            raise UserError(f"--option {key}: give it with --{'warm-start' if key == 'warm_start' else 'cuts'}")
+        if key not in hints:
+            known = ", ".join(f.name for f in dataclasses.fields(cls)) or "no options"
+            raise UserError(f"--option {printable(key)}: solver {solver!r} takes {known}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        out[key] = value if _accepts(hints[key], value) else text
+    return out
+
+
 def cmd_solve(args) -> int:
     if args.output is not None:
         if len(args.files) > 1:
@@ -229,6 +257,7 @@ def cmd_solve(args) -> int:
         options = {} if args.warm_start is None else {"warm_start": _warm_start(args.warm_start, args.solver, path, inst)}
         if args.cuts is not None:
             options["formulation"] = {"cuts": _cuts(args.cuts, args.solver, inst)}
+        options.update(_solver_options(args.option, args.solver, inst))
         with _user_input():
             result = edgeopt.solve(inst, args.solver, time_limit=args.time_limit, seed=args.seed, **options)
         results.append((path, inst, result))
@@ -369,6 +398,100 @@ def _argument_type(parse):
     return convert
 
 
+# -- train -----------------------------------------------------------------------------------------
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, got {text!r}")
+    return values
+
+
+def _generator_settings(pairs: Sequence[str], kind: str) -> dict:
+    """--generate KEY=V[,V...]: parsed by the family's generator options (a list is drawn per episode)."""
+    options = {o.name: o for o in edgeopt.family(kind).generator_options}
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in options:
+            raise UserError(f"--generate {printable(pair)}: expected KEY=VALUE with KEY one of "
+                            f"{', '.join(sorted(options))}")
+        option = options[key]
+        if option.flag:
+            words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+            if text.strip().lower() not in words:
+                raise UserError(f"--generate {key}: must be true or false, got {printable(text)}")
+            out[key] = words[text.strip().lower()]
+            continue
+        try:
+            # "models" takes its own comma-separated names; other parameters are one value or a list.
+            parts = [text] if key == "models" else [t for t in text.split(",") if t.strip()]
+            values = [option.parse(t.strip()) for t in parts]
+        except ValueError as exc:
+            raise UserError(f"--generate {key}: {exc}") from None
+        if not values:
+            raise UserError(f"--generate {key}: no value")
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def _hyperparameters(pairs: Sequence[str]) -> dict:
+    """--set NAME=VALUE: a JSON value (number, true/false, a list) or else the text itself."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {printable(pair)}: expected NAME=VALUE")
+        try:
+            out[key.strip()] = json.loads(text)
+        except ValueError:
+            out[key.strip()] = text
+    return out
+
+
+def cmd_train(args) -> int:
+    if args.kind != "offloading":
+        raise UserError(f"train: only the offloading family has learned solvers, not {args.kind!r}")
+    out = Path(args.output)
+    if out.suffix.lower() in (".csv", ".png"):
+        raise UserError(f"{printable(args.output)}: the policy file cannot end in .csv or .png (its learning curve "
+                        "is written there); name it .pt")
+    for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
+        _check_output_path(str(path), args.instances)
+    if not args.users and (args.edges is not None or args.generate):
+        raise UserError("train: --edges and --generate describe generated streams; give --users too")
+    instances = []
+    for path in args.instances:
+        inst = _load(path)
+        if inst.kind != "offloading":
+            raise UserError(f"{printable(path)}: is a {inst.kind} instance; edgeopt train offloading takes offloading "
+                            "instances")
+        instances.append(inst)
+    if not instances and not args.users:
+        raise UserError("train: give offloading instance files, or --users to train on generated ones")
+    try:
+        from edgeopt.families.offloading.solvers.mappo import train
+    except ImportError as exc:
+        raise UserError(f"train needs the rl extra (pip install -e \".[rl]\"): {exc}") from None
+    with _user_input():
+        report = train(instances, users=args.users or (), edges=args.edges or [2], generator=_generator_settings(
+                           args.generate, "offloading"), steps=args.steps, seed=args.seed, output=args.output,
+                       independent_critic=args.ippo, allocation=args.allocation,
+                       hyperparameters=_hyperparameters(args.set), progress=not args.quiet)
+    gap = "-" if report.final_validation_gap is None else f"{100 * report.final_validation_gap:.2f}%"
+    print(fields([("policy", f"{printable(str(report.policy))} ({report.header['algorithm']}, "
+                             f"{report.header['content_hash']})"),
+                  ("trained", f"{report.env_steps:,} environment steps, {report.updates} updates, "
+                              f"{report.seconds:.1f} s, seed {args.seed}"),
+                  ("validation", f"greedy policy's mean gap to greedy-offload on the validation instances: {gap} "
+                                 "(generated: seeds the training never draws; files: themselves)"),
+                  ("curve", f"{printable(str(report.curve_csv))}, {printable(str(report.curve_png))}")]))
+    return EXIT_OK
+
+
 # -- export ----------------------------------------------------------------------------------------
 def cmd_export(args) -> int:
     from edgeopt.backends.highs import export
@@ -490,9 +613,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cuts", metavar="NAMES",
                    help="MILP backends: valid inequalities to add to the formulation, comma-separated "
                         "(deployment: compute; docs/formulations.md)")
+    p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   help="a solver option, repeatable (e.g. --solver mappo --option policy=my.pt --option "
+                        "allocation=slsqp); a wrong name or value exits 2 naming the options the solver takes")
     p.add_argument("-o", "--output", metavar="SOLUTION",
                    help="write the solution file (one FILE only; not written if the solve found no solution)")
     p.set_defaults(func=cmd_solve)
+
+    p = sub.add_parser("train", help="train a learned solver's policy (offloading: mappo, ippo)",
+                       description="Train a MAPPO policy (IPPO with --ippo) for the offloading family on instance "
+                                   "files and/or generated streams; writes the policy file, its learning curve as "
+                                   "CSV and PNG beside it. `edgeopt solve FILE --solver mappo` uses the shipped "
+                                   "policy; a trained one is passed with --option policy=POLICY (docs/solvers.md).")
+    p.add_argument("kind", choices=["offloading"], help="the family (offloading)")
+    p.add_argument("instances", nargs="*", metavar="INSTANCE", help="offloading instance files (an episode is one "
+                   "instance's slots)")
+    p.add_argument("--users", type=_int_list, metavar="N[,N...]", help="one generated stream per user count")
+    p.add_argument("--edges", type=_int_list, metavar="N[,N...]",
+                   help="edges of a generated episode, drawn per episode (default 2; needs --users)")
+    p.add_argument("--generate", action="append", default=[], metavar="KEY=V[,V...]",
+                   help="another generator parameter (edgeopt generate offloading --help); a list is drawn per "
+                        "episode")
+    p.add_argument("--steps", type=_int_at_least(1), required=True, metavar="N",
+                   help="environment steps (slots), all rollout threads together")
+    p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0, metavar="S", help="seed of every random "
+                   "source (default 0)")
+    p.add_argument("--ippo", action="store_true", help="independent critics (IPPO) instead of a centralised one")
+    p.add_argument("--allocation", choices=("closed", "slsqp", "equal"), default="closed",
+                   help="the allocation stage inside the reward (default closed)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a hyperparameter, repeatable (a MAPPOConfig field: reward, gamma, n_rollout_threads, ...; "
+                        "docs/solvers.md)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-o", "--output", required=True, metavar="POLICY", help="policy file to write (.pt)")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("check", help="evaluate a solution file against its instance",
                        description="Recompute the objective and every constraint; exit 1 if any is violated.")
@@ -551,12 +705,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _keep_stderr() -> int | None:
+    """A copy of file descriptor 2 as it is now, before a backend may redirect it (Pyomo's HiGHS interface
+    captures descriptors 1 and 2 while it solves); None if there is none."""
+    try:
+        return os.dup(2)
+    except OSError:
+        return None
+
+
+def _say_interrupted(terminal: int | None) -> None:
+    """"edgeopt: interrupted" on standard error. A backend left running after Ctrl-C may still hold standard
+    error redirected (its capture ends only when it returns), so the line then goes to ``terminal``, the
+    descriptor kept before the solve; otherwise it is printed as usual."""
+    from edgeopt.interrupt import abandoned
+
+    if terminal is not None and abandoned():
+        try:
+            os.write(terminal, b"edgeopt: interrupted\n")
+            return
+        except OSError:
+            pass
+    print("edgeopt: interrupted", file=sys.stderr)
+
+
+def run() -> None:
+    """The console script and ``python -m edgeopt``: :func:`main`, then leave with its exit code.
+
+    After Ctrl-C a backend that has not stopped yet (HiGHS looks at its interrupt only between phases) is
+    left behind: the process ends with ``os._exit`` once the streams are flushed, rather than waiting for it or
+    shutting the interpreter down under it. Every file was already closed or removed by then.
+    """
+    from edgeopt.interrupt import abandoned
+
+    code = main()
+    if code == EXIT_INTERRUPTED and abandoned():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    raise SystemExit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):  # whatever the terminal's encoding, printing never fails
             stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
+    terminal = _keep_stderr()
     try:
         try:
             args = parser.parse_args(argv)
@@ -571,7 +770,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edgeopt: error: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("edgeopt: interrupted", file=sys.stderr)
+        _say_interrupted(terminal)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`edgeopt show x | head`): stop quietly, and keep Python from
@@ -579,3 +778,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_NO_ANSWER
+    finally:
+        if terminal is not None:
+            os.close(terminal)

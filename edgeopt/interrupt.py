@@ -19,8 +19,12 @@ T = TypeVar("T")
 
 #: How long after the deadline a backend still running is asked to stop (its own limit comes first).
 OVERRUN_SECONDS = 0.5
-#: How long the calling thread waits for a backend asked to stop before it gives up on it.
-STOP_WAIT_SECONDS = 10.0
+#: How long the calling thread waits for a backend asked to stop before it gives up on it. Some phases of
+#: HiGHS (presolve, root cut rounds on large-2) look at the interrupt only every few seconds (1.8-11.5 s
+#: measured under load); the command line then exits anyway (:func:`abandoned`), so Ctrl-C takes ~2 s.
+STOP_WAIT_SECONDS = 1.5
+#: The name of the worker threads that run a backend's solve.
+THREAD_NAME = "edgeopt-backend"
 #: How often the waiting thread wakes up to look at the clock.
 SLICE_SECONDS = 0.05
 
@@ -47,7 +51,7 @@ def run_stoppable(work: Callable[[], T], stop: Callable[[], None], *, deadline: 
         finally:
             finished.set()
 
-    threading.Thread(target=target, name="edgeopt-backend", daemon=True).start()
+    threading.Thread(target=target, name=THREAD_NAME, daemon=True).start()
     asked = False
     try:
         while not finished.wait(SLICE_SECONDS):
@@ -62,6 +66,15 @@ def run_stoppable(work: Callable[[], T], stop: Callable[[], None], *, deadline: 
     if not ok:
         raise value
     return value
+
+
+def abandoned() -> bool:
+    """True while a backend asked to stop has not yet returned (its daemon thread still runs C++ code).
+
+    A program leaving after Ctrl-C should then end with ``os._exit``: the interpreter's shutdown would
+    otherwise wait on, or tear down modules under, a thread that may still call back into Python.
+    """
+    return any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate())
 
 
 def run_in_child(work: Callable[[], bytes], *, deadline: float | None = None, grace: float = 1.0) -> bytes | None:

@@ -19,7 +19,7 @@ from conftest import INSTANCES, ROOT
 
 #: Packages that `import edgeopt` must not import: every backend, plotting, tables, learning.
 HEAVY = ("highspy", "ortools", "pyomo", "cvxpy", "pyscipopt", "scipy", "jsonschema", "matplotlib", "pandas", "torch",
-         "pebble", "tqdm", "distributed")
+         "pebble", "tqdm", "distributed", "linopy", "xarray", "polars")
 
 
 def _lint(root: Path, config: Path) -> subprocess.CompletedProcess:
@@ -151,6 +151,6 @@ def test_generate_options_come_from_the_family(capsys, tmp_path):
     inst = edgeopt.load(tmp_path / "g.json")
     assert (inst.agents, inst.jobs, inst.sense) == (3, 7, "max")
     code, out, err = _run(capsys, "generate", "gap", "--type", "Z", "-o", tmp_path / "h.json")
-    assert code == 2 and "must be one of A, B, C, D, got 'Z'" in err and not (tmp_path / "h.json").exists()
+    assert code == 2 and "must be one of A, B, C, D, E, got 'Z'" in err and not (tmp_path / "h.json").exists()
     code, out, err = _run(capsys, "generate", "assignment", "--prompts", "0", "-o", tmp_path / "a.json")
     assert code == 2 and "must be an integer >= 1" in err

@@ -136,6 +136,29 @@ def test_generate_is_deterministic_and_uses_partiprompts():
     assert all(p["text"] for p in a.data["prompts"])
 
 
+def test_catalog_quality_figures_are_sourced_or_marked_assumptions():
+    """docs/catalog.md: every number of every text-to-image model has a source; the quality parameters,
+    for which no per-category or per-step measurement was found, are marked (A); every public quality
+    measurement found is listed with its setting, its source and why it is or is not used."""
+    from edgeopt import catalog
+
+    cat = catalog.text_to_image()
+    numeric = ("step_seconds", "gpu_memory_gb", "steps", "clip_at_zero_steps", "steps_scale", "quality")
+    for m in cat["models"]:
+        for field in numeric:
+            assert field in m and m["sources"].get(field), f"{m['name']}.{field} has no source"
+        for field in ("clip_at_zero_steps", "steps_scale", "quality"):
+            assert m["sources"][field].startswith("(A)"), f"{m['name']}.{field} is not marked as an assumption"
+    assert "quality_evidence" in cat and len(cat["quality_evidence"]) >= 4
+    for e in cat["quality_evidence"]:
+        assert set(e) == {"measurement", "setting", "source", "use"}, e
+        assert all(isinstance(v, str) and v.strip() for v in e.values()), e
+        assert "https://" in e["source"], e["source"]
+    # The generator copies models, not the catalogue's notes: the evidence list changes no instance.
+    inst = edgeopt.generate("assignment", prompts=5, models=2, seed=0)
+    assert "quality_evidence" not in inst.data
+
+
 def test_memory_that_fits_no_model_is_infeasible():
     data = TINY[0].data
     data["gpu_memory_gb"] = 0.5

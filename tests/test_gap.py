@@ -240,8 +240,8 @@ def test_generate_is_deterministic_and_types_differ():
     assert d.resource.min() >= 1 and d.resource.max() <= 100
     assert np.all(np.abs(d.weight - (111 - d.resource)) <= 10)
     assert edgeopt.generate("gap", agents=2, jobs=3, seed=1).data == gap.generate(agents=2, jobs=3, seed=1).data
-    with pytest.raises(ValueError, match="type must be one of A, B, C, D"):
-        gap.generate(type="E")
+    with pytest.raises(ValueError, match="type must be one of A, B, C, D, E"):
+        gap.generate(type="F")
 
 
 def _type_a_load(inst) -> float:
@@ -561,3 +561,19 @@ def test_cli_solves_each_problem_of_a_file_one_line_each(capsys):
     assert lines[7] == f"references: {INSTANCES / 'reference.solu'} (matched by name and content hash)"
     for row, optimum in zip(rows, PUBLISHED["gap2"]):
         assert row[1] == "optimal" and float(row[2]) == optimum and float(row[5]) == optimum and row[6] == "0%"
+
+
+def test_the_objective_is_summed_without_cancellation():
+    """Costs of 1e12 and 1e-6 in one plan: numpy's pairwise sum gave 0.5 for a plan worth 0.500001, and HiGHS's
+    correct 0.500001 was then called an error. The oracle is the sum in exact rational arithmetic."""
+    from fractions import Fraction
+
+    inst = edgeopt.loads(json.dumps({
+        "kind": "gap", "format": 1, "name": "cancel", "sense": "min", "agents": 2, "jobs": 4,
+        "cost": [[1e12, -1e12, 5e-324, 999999999999.0], [-1e12, 0.5, -1e12, 1e-06]],
+        "resource": [[0, 473709832333.70776, 0, 0], [1e12, 0.2, 0, 0]], "capacity": [0, 1e12]}))
+    plan = np.array([0, 1, 1, 1])
+    exact = sum(Fraction(c) for c in (1e12, 0.5, -1e12, 1e-06))
+    assert edgeopt.evaluate(inst, plan).objective == float(exact)
+    result = edgeopt.solve(inst, solver="highs")  # "feasible": the row-range guard does not trust its proof
+    assert result.status == "feasible" and result.objective == float(exact), result.message

@@ -17,7 +17,7 @@ from edgeopt.result import Status
 from edgeopt.families.deployment.solvers import routing
 from edgeopt.families.deployment.solvers.genetic import GENERATIONS
 
-HEURISTICS = ("genetic", "greedy", "cloud-only", "random")
+HEURISTICS = ("genetic", "genetic-paper", "greedy", "cloud-only", "random")
 
 #: Generated instances, small and medium, cloud on and off, each solved to optimality by HiGHS in ~1 s.
 GENERATED = {
@@ -89,9 +89,10 @@ def test_feasible_and_never_better_than_optimum(solver, name, instances, optimum
     assert res.objective >= opt - 1e-6 * max(1.0, abs(opt)), (solver, name, res.objective, opt)
 
 
+@pytest.mark.parametrize("solver", ["genetic", "genetic-paper"])
 @pytest.mark.parametrize("name", NAMES)
-def test_genetic_never_worse_than_its_seed_plans(name, results):
-    ga = results[("genetic", name)].objective
+def test_genetic_never_worse_than_its_seed_plans(solver, name, results):
+    ga = results[(solver, name)].objective
     for other in ("greedy", "cloud-only"):
         res = results[(other, name)]
         if res.status == Status.FEASIBLE:
@@ -104,13 +105,20 @@ def test_genetic_improves_on_greedy_somewhere(results):
     assert len(better) >= len(NAMES) // 2, better
 
 
-def test_genetic_history(results):
-    res = results[("genetic", "medium")]
+@pytest.mark.parametrize("solver", ["genetic", "genetic-paper"])
+def test_genetic_history(solver, results):
+    res = results[(solver, "medium")]
     history = res.extra["history"]
     assert len(history) == GENERATIONS + 1 and res.extra["generations"] == GENERATIONS
     assert all(b <= a for a, b in zip(history, history[1:])), "the best so far never gets worse"
-    assert history[-1] == pytest.approx(res.objective, rel=1e-9)
     assert "completed" in res.raw_status
+    if solver == "genetic-paper":
+        assert history[-1] == pytest.approx(res.objective, rel=1e-9)
+        return
+    # The generations' best, then the local search's result: the plan returned is the better one.
+    (search,) = res.extra["local_search"]
+    assert search["start"] == pytest.approx(history[-1], rel=1e-9) and search["end"] <= search["start"]
+    assert res.objective == pytest.approx(min(history[-1], search["end"]), rel=1e-9)
 
 
 @pytest.mark.parametrize("solver,options", [("genetic", {"generations": 15}), ("random", {})])
@@ -155,7 +163,9 @@ def test_heuristics_on_a_bundled_large_instance(instances_dir):
     inst = edgeopt.load(instances_dir / "deployment" / "large-1.json")
     assert inst.num_variables >= 100_000
     for solver, options in (("greedy", {}), ("cloud-only", {}), ("random", {"tries": 1}),
-                            ("genetic", {"population": 8, "generations": 2})):
+                            ("genetic-paper", {"population": 8, "generations": 2}),
+                            # the local search cut by the time limit part-way still leaves a feasible plan
+                            ("genetic", {"population": 8, "generations": 2, "time_limit": 3.0})):
         res = edgeopt.solve(inst, solver, seed=0, **options)
         assert res.status == Status.FEASIBLE and res.evaluation.feasible, (solver, res.summary())
 
@@ -269,7 +279,7 @@ def test_no_plan_is_an_error_never_infeasible(solver):
     # each model fits), HiGHS proves infeasibility, a heuristic can only say it found nothing.
     inst = _one_edge(cloud=False)
     assert edgeopt.solve(inst, "highs").status == Status.INFEASIBLE
-    res = edgeopt.solve(inst, solver, seed=0, **({"generations": 3} if solver == "genetic" else {}))
+    res = edgeopt.solve(inst, solver, seed=0, **({"generations": 3} if solver.startswith("genetic") else {}))
     assert res.status == Status.ERROR and res.solution is None
     assert res.message.startswith("no feasible plan found: ")
 

@@ -15,8 +15,9 @@ import edgeopt
 from conftest import INSTANCES, ROOT
 
 LARGE = INSTANCES / "deployment" / "large-2.json"
-#: Generous: the promise is 2 s; a loaded CI machine gets slack, a backend that ignores Ctrl-C does not.
-STOP_SECONDS = 6.0
+#: The promise is 2 s; a loaded CI machine gets slack. HiGHS took 9.1 s under load when the command line waited
+#: for it to notice its interrupt (it looks only between phases): it is now left behind after 1.5 s.
+STOP_SECONDS = 4.0
 
 
 def _interrupt_after(argv, seconds: float, *, group: bool = False):

@@ -53,10 +53,11 @@ def test_lns_is_deterministic_for_a_seed():
 
 
 def test_lns_blocks_improve_a_poor_start():
-    # Without the LP-induced start the search begins at the greedy plan; the blocks alone must improve it.
+    # Without the LP-induced start and the polished LP plan the search begins at the greedy plan; the blocks
+    # alone must improve it.
     inst = load("medium-3")
     greedy = edgeopt.solve(inst, "greedy").objective
-    r = edgeopt.solve(inst, "lns", seed=0, steps=9, start_seconds=0)
+    r = edgeopt.solve(inst, "lns", seed=0, steps=9, start_seconds=0, polish=False)
     assert r.extra["start"].startswith("greedy plan")
     assert r.extra["improving_steps"] >= 1
     assert r.objective < greedy
@@ -86,3 +87,26 @@ def test_a_restricted_model_keeps_the_fixed_columns_contribution():
     fixed_part = mf.A[:, ~free] @ point[~free]
     assert np.allclose(sub.row_hi, mf.row_hi - fixed_part)
     assert np.allclose(sub.A.toarray(), mf.A[:, free].toarray())
+
+
+def test_the_polished_lp_plan_is_a_start_no_worse_than_what_it_polishes():
+    """Stage 2a: the LP's flags rounded at 1/2, repaired, then genetic's local search. Its plan is offered as a
+    start only when the evaluator prices it below the greedy plan; the oracle is the evaluator on the plans
+    of the greedy solver and of an independent rounding of HiGHS's LP written here."""
+    from edgeopt.families.deployment.formulate import formulate
+    from edgeopt.families.deployment.solvers.routing import repair, route
+    from edgeopt.highs import solve_matrix
+
+    inst = load("medium-3")
+    form = formulate(inst)
+    lp = solve_matrix(form.model.matrix().relaxed())
+    rounded = route(inst, *repair(inst, *(lp.x[form.blocks[k].ids] > 0.5 for k in ("stored", "loaded"))))
+    rounded_cost = edgeopt.evaluate(inst, rounded).objective
+    greedy = edgeopt.solve(inst, "greedy").objective
+    r = edgeopt.solve(inst, "lns", seed=0, steps=1, start_seconds=0)
+    assert r.extra["start"].startswith(("LP rounded, repaired, local search", "greedy plan"))
+    start = float(r.extra["start"].rsplit("cost ", 1)[1])
+    assert start <= min(greedy, rounded_cost) + 1e-6
+    off = edgeopt.solve(inst, "lns", seed=0, steps=1, start_seconds=0, polish=False)
+    assert off.extra["start"].startswith("greedy plan")
+

@@ -71,9 +71,11 @@ FAST = {"deployment": ["greedy", "cloud-only", "highs"], "assignment": ["direct-
 #: The exact method whose proven optimum no heuristic may beat.
 EXACT = {"deployment": "highs", "assignment": "enumerate", "gap": "highs"}
 #: Small options for the slower heuristics.
-SMALL_OPTIONS = {"genetic": dict(generations=3, population=6), "prob-anneal": dict(iterations=100),
+SMALL_OPTIONS = {"genetic": dict(generations=3, population=6), "genetic-paper": dict(generations=3, population=6),
+                 "prob-anneal": dict(iterations=100),
                  "equal-alloc": dict(iterations=100), "random-assign": dict(iterations=100),
-                 "anneal": dict(iterations=200), "random": dict(tries=2)}
+                 "anneal": dict(iterations=200), "random": dict(tries=2), "tabu": dict(iterations=300),
+                 ("gap", "lns"): dict(iterations=10)}  # tabu and gap's lns otherwise use their whole time limit
 
 
 def _bases(kind: str) -> list[dict]:
@@ -231,7 +233,8 @@ def solve_every_way(kind: str, inst, where: Path) -> dict:
     for name in names:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            result = edgeopt.solve(inst, name, seed=0, time_limit=5, **SMALL_OPTIONS.get(name, {}))
+            small = SMALL_OPTIONS.get((kind, name), SMALL_OPTIONS.get(name, {}))
+            result = edgeopt.solve(inst, name, seed=0, time_limit=5, **small)
         _ok_or_honest(kind, name, result, inst)
         if result.solution is not None and result.status != Status.ERROR:
             _solution_survives_its_file(inst, result, where)

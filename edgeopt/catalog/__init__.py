@@ -52,3 +52,22 @@ def text_to_video() -> dict:
     """The text-to-video catalog of the offloading family (models and configurations, GPUs, devices, radio)."""
     text = resources.files(__package__).joinpath("text_to_video.json").read_text(encoding="utf-8")
     return json.loads(text)
+
+
+def pick(entries, models, rng, what: str) -> list[dict]:
+    """Copies of the catalog ``entries`` a generator asked for: ``models`` entries drawn by ``rng`` (kept in
+    catalog order) when it is a number, else the entries of those names, in that order.
+
+    A bad count or an unknown name is a ValueError naming ``what`` (e.g. "text-to-image model"), as for every
+    other bad generator parameter.
+    """
+    entries = list(entries)
+    if isinstance(models, int):
+        if not 1 <= models <= len(entries):
+            raise ValueError(f"models must be between 1 and {len(entries)} (the catalog's size), got {models}")
+        return [dict(entries[i]) for i in sorted(rng.permutation(len(entries))[:models])]
+    by_name = {e["name"]: e for e in entries}
+    unknown = [n for n in models if n not in by_name]
+    if unknown:
+        raise ValueError(f"no {what} {unknown[0]!r} in the catalog; known: {', '.join(by_name)}")
+    return [dict(by_name[n]) for n in models]

@@ -20,16 +20,7 @@ def generate(*, prompts: int = 100, models: int | list[str] = 3, latency_weight:
     rng = np.random.default_rng(seed)
     cat = catalog.text_to_image()
     entries = cat["models"]
-    if isinstance(models, int):
-        if not 1 <= models <= len(entries):
-            raise ValueError(f"models must be between 1 and {len(entries)} (the catalog's size), got {models}")
-        chosen = [entries[i] for i in sorted(rng.permutation(len(entries))[:models])]
-    else:
-        by_name = {e["name"]: e for e in entries}
-        unknown = [n for n in models if n not in by_name]
-        if unknown:
-            raise ValueError(f"no text-to-image model {unknown[0]!r} in the catalog; known: {', '.join(by_name)}")
-        chosen = [by_name[n] for n in models]
+    chosen = catalog.pick(entries, models, rng, "text-to-image model")
     pool = catalog.parti_prompts()
     if not 1 <= prompts <= MAX_PROMPTS:  # before any draw: 10**8 prompts took minutes to be refused after
         raise ValueError(f"prompts must be between 1 and {MAX_PROMPTS:,}, got {prompts:,}")

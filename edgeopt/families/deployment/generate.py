@@ -26,17 +26,7 @@ def _r3(v) -> float:
 
 
 def _models(models: int | list[str], rng: np.random.Generator) -> list[dict]:
-    entries = list(catalog.generative_models())
-    if isinstance(models, int):
-        if not 1 <= models <= len(entries):
-            raise ValueError(f"models must be between 1 and {len(entries)} (the catalog's size), got {models}")
-        chosen = [entries[i] for i in sorted(rng.permutation(len(entries))[:models])]
-    else:
-        by_name = {e["name"]: e for e in entries}
-        unknown = [n for n in models if n not in by_name]
-        if unknown:  # a ValueError, as for every other bad parameter (catalog.entry raises KeyError)
-            raise ValueError(f"no generative model {unknown[0]!r} in the catalog; known: {', '.join(by_name)}")
-        chosen = [dict(by_name[n]) for n in models]
+    chosen = catalog.pick(catalog.generative_models(), models, rng, "generative model")
     keys = ("name", "task", "storage_gb", "gpu_memory_gb", "load_seconds", "edge_inference_seconds",
             "cloud_inference_seconds", "sources")
     return [{k: e[k] for k in keys} for e in chosen]

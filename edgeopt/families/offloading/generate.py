@@ -26,16 +26,7 @@ MIN_DISTANCE_M = 35.0
 
 
 def _models(models, rng: np.random.Generator, cat: dict) -> list[dict]:
-    entries = cat["models"]
-    if isinstance(models, int):
-        if not 1 <= models <= len(entries):
-            raise ValueError(f"models must be between 1 and {len(entries)} (the catalog's size), got {models}")
-        return [entries[i] for i in sorted(rng.permutation(len(entries))[:models])]
-    by_name = {e["name"]: e for e in entries}
-    unknown = [n for n in models if n not in by_name]
-    if unknown:
-        raise ValueError(f"no text-to-video model {unknown[0]!r} in the catalog; known: {', '.join(by_name)}")
-    return [by_name[n] for n in models]
+    return catalog.pick(cat["models"], models, rng, "text-to-video model")
 
 
 def _model_doc(entry: dict, cat: dict, max_configs: int | None) -> dict:

@@ -227,19 +227,82 @@ def assign(inst: Instance, loaded: np.ndarray) -> Routing:
     left = left.reshape(R * M, B * T)
     on = np.ascontiguousarray(y.transpose(1, 2, 0, 3)).reshape(E * M, B * T)
     served = np.zeros((I * M, B * T), dtype=np.int64)
+    _greedy_columns(inst, ctx, left, cap, on, served)
+    served = served.reshape(I, M, B, T).transpose(2, 0, 1, 3)
+    left = left.reshape(R, M, B, T).transpose(2, 0, 1, 3)
+    return Routing(served, left, loads_fit)
+
+
+def _greedy_columns(inst: Instance, ctx: Context, left, cap, on, served=None, cost=None, at_edge=None) -> None:
+    """The greedy routing of independent (plan, slot) columns, in place: ``left`` (R*M, N) requests still
+    to serve, ``cap`` (E, N) compute left, ``on`` (E*M, N) the loaded models. Writes the requests each
+    candidate takes into ``served`` (I*M, N), adds their route cost to ``cost`` (N,) and the requests
+    each (edge, model) serves to ``at_edge`` (E*M, N), each when given; with the cloud disabled,
+    leftovers then get room by :func:`_make_room` (``served`` needed, ``at_edge`` not kept)."""
+    route_cost = ctx.route_cost.reshape(-1)
     for im, rm, e, em, per in ctx.levels:
         room = np.maximum(np.floor(cap[e] / per + _EPS), 0).astype(np.int64)
         take = np.minimum(left[rm], room) * on[em]
-        served[im] = take
+        if served is not None:
+            served[im] = take
         left[rm] -= take
         cap[e] -= take * per
+        if cost is not None:
+            cost += route_cost[im] @ take
+        if at_edge is not None:
+            at_edge[em] += take  # a level's candidates share no edge, so no (edge, model) twice
     if not inst.cloud_enabled:
         for c in np.flatnonzero(left.any(axis=0)):
             col = served[:, c], left[:, c], cap[:, c], on[:, c]
             _make_room(inst, ctx, *(a.copy() for a in col), out=col)
-    served = served.reshape(I, M, B, T).transpose(2, 0, 1, 3)
-    left = left.reshape(R, M, B, T).transpose(2, 0, 1, 3)
-    return Routing(served, left, loads_fit)
+
+
+#: Columns routed at once by :func:`slot_costs` (bounds the memory of a large batch).
+_CHUNK = 512
+
+
+@dataclass(frozen=True)
+class SlotCosts:
+    """The greedy routing of one-slot columns, summed up (:func:`slot_costs`)."""
+
+    cost: np.ndarray  # (N,) what the routed requests cost, plus the rest priced in the cloud
+    unserved: np.ndarray  # (N,) requests left unserved with the cloud disabled (0 with it on)
+    spare: np.ndarray  # (E, N) compute left after the routing
+    at_edge: np.ndarray | None  # (E*M, N) requests each loaded model serves at its edge (cloud on only)
+
+
+def slot_costs(inst: Instance, on: np.ndarray, cap: np.ndarray, slots: np.ndarray) -> SlotCosts:
+    """The greedy routing of N one-slot columns: ``on`` (E*M, N) the loaded models, ``cap`` (E, N) the
+    compute left after loads, ``slots`` (N,) the slot whose demand each column serves.
+
+    A plan's routing cost (the routing part of :func:`plan_cost`) is the sum over its slots' columns, so
+    a change of a few (edge, model, slot) decisions is priced by re-routing only the slots it touches."""
+    ctx = context(inst)
+    R, M = inst.num_regions, inst.num_models
+    slots = np.asarray(slots, dtype=np.int64)
+    N = slots.size
+    cost, unserved = np.zeros(N), np.zeros(N, dtype=np.int64)
+    spare = np.maximum(np.asarray(cap, dtype=float), 0.0)
+    at_edge = np.zeros((inst.num_edges * M, N), dtype=np.int64) if inst.cloud_enabled else None
+    demand = inst.demand.reshape(R * M, inst.slots)
+    cloud = inst.cost_cloud.reshape(-1)
+    for a in range(0, N, _CHUNK):
+        b = min(N, a + _CHUNK)
+        left = demand[:, slots[a:b]].astype(np.int64)
+        c = spare[:, a:b].copy()
+        if inst.cloud_enabled:
+            part = np.zeros(b - a)
+            served_at = np.zeros((inst.num_edges * M, b - a), dtype=np.int64)
+            _greedy_columns(inst, ctx, left, c, on[:, a:b], cost=part, at_edge=served_at)
+            at_edge[:, a:b] = served_at
+        else:
+            served = np.zeros(((R + inst.num_pairs) * M, b - a), dtype=np.int64)
+            _greedy_columns(inst, ctx, left, c, on[:, a:b], served)
+            part = ctx.route_cost.reshape(-1) @ served
+            unserved[a:b] = left.sum(axis=0)
+        spare[:, a:b] = c
+        cost[a:b] = part + cloud @ left
+    return SlotCosts(cost, unserved, spare, at_edge)
 
 
 def _make_room(inst: Instance, ctx: Context, served, left, cap, on, *, out) -> None:

@@ -1,2 +1,2 @@
-"""The gap family's own solvers: the regret greedy (MTHG) and simulated annealing (docs/gap.md)."""
-from edgeopt.families.gap.solvers import anneal, greedy  # noqa: F401
+"""The gap family's own solvers: the regret greedy (MTHG), simulated annealing, tabu search and the HiGHS large-neighbourhood search (docs/gap.md)."""
+from edgeopt.families.gap.solvers import anneal, greedy, lns, tabu  # noqa: F401
