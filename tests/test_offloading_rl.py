@@ -246,8 +246,12 @@ def test_a_policy_of_another_layout_or_family_or_a_damaged_one_is_refused(smoke,
     with pytest.raises(ValueError, match="does not match its content hash"):
         mappo.load_policy(tmp_path / "edited.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a policy")
-    with pytest.raises(ValueError, match="is not an edgeopt policy file"):
+    with pytest.raises(ValueError, match=r"is not an edgeopt policy file \(expected one written by `edgeopt train`"):
         mappo.load_policy(tmp_path / "junk.pt")
+    with open(tmp_path / "huge.pt", "wb") as f:  # refused by its size, before a byte is read
+        f.truncate(mappo.MAX_POLICY_BYTES + 1)
+    with pytest.raises(ValueError, match="an edgeopt policy file is at most"):
+        mappo.load_policy(tmp_path / "huge.pt")
     inst = _load("tiny-1")
     with pytest.raises(ValueError, match="observation layout version is 0"):
         edgeopt.solve(inst, "mappo", policy=str(tmp_path / "old.pt"))

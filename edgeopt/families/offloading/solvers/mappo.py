@@ -288,6 +288,10 @@ def _differs(what: str, theirs, ours) -> str:
     return f"its {what} is {theirs!r}, this edgeopt's is {ours!r}"
 
 
+#: The largest policy file read (the shipped ones are about 0.25 MB; hidden_size 1024 gives about 20 MB).
+MAX_POLICY_BYTES = 64 * 1024 * 1024
+
+
 def load_policy(path) -> Policy:
     """Read a policy file; ValueError when it is not one, or when its family or layout differs (named)."""
     import torch
@@ -295,10 +299,15 @@ def load_policy(path) -> Policy:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"policy {str(path)!r}: no such file")
+    size = path.stat().st_size
+    if size > MAX_POLICY_BYTES:  # before reading: a policy of this network is a few hundred kB
+        raise ValueError(f"policy {str(path)!r} is {size:,} bytes; an edgeopt policy file is at most "
+                         f"{MAX_POLICY_BYTES:,}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (not a torch file, a damaged one, or one holding more than tensors)
-        raise ValueError(f"policy {str(path)!r} is not an edgeopt policy file: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"policy {str(path)!r} is not an edgeopt policy file (expected one written by "
+                         f"`edgeopt train`; PyTorch cannot read it: {type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("header"), str):
         # a bad file, not a bad argument type: ValueError (exit 2 on the command line)
         raise ValueError(f"policy {str(path)!r} is not an edgeopt policy file: no JSON header")  # noqa: TRY004
