@@ -196,6 +196,24 @@ def test_a_heuristic_better_than_the_proven_optimum_is_caught(toy):
         check_solver("deployment", "toy-boasts", _toy_cases(), REFERENCES)
 
 
+def test_a_bound_beyond_the_proven_optimum_is_caught(toy):
+    @toy
+    class Overbounds(Solver):
+        """Toy: the greedy plan with its own cost as the bound, though it gives no bound."""
+
+        name, family = "toy-overbounds", "deployment"
+
+        def run(self, instance, options, *, time_limit, seed, started):
+            res = self.plan_result(instance, _greedy_plan(instance), build_seconds=0.0, solve_seconds=0.0,
+                                   raw_status="toy")
+            return res.with_(bound=res.objective)
+
+    with pytest.raises(ConformanceError) as caught:
+        check_solver("deployment", "toy-overbounds", [_deployment("small-1")], REFERENCES)
+    text = str(caught.value)
+    assert "is beyond the proven optimum" in text and "not registered as giving one" in text
+
+
 def test_a_false_claim_of_optimality_or_infeasibility_is_caught(toy):
     @toy
     class Claims(Solver):

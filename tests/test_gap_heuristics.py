@@ -3,6 +3,7 @@ and never better than HiGHS's proven optimum on tight generated instances, the s
 iteration budget, and the time limit bounds the whole call."""
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 import edgeopt
 from edgeopt.families import gap
+from edgeopt.families.gap.formulate import formulate
+from edgeopt.families.gap.solvers.lns import lp_reduced_costs
 from edgeopt.result import Status, relative_gap
 
 from conftest import INSTANCES
@@ -40,6 +43,73 @@ def test_lns_reaches_every_published_optimum(published):
         result = edgeopt.solve(inst, "lns", seed=0, iterations=40, block_agents=None)
         assert result.status == Status.FEASIBLE and result.evaluation.feasible, result.summary()
         assert result.objective == _optimum(name), (name, result.objective)
+
+
+def test_lns_blocks_alone_reach_the_published_optima(published):
+    # The block stage without the core stage (core_per_job=0), so that it stays tested on its own.
+    for k in range(1, 6):
+        result = edgeopt.solve(published[f"gap1-{k}"], "lns", seed=0, iterations=40, core_per_job=0)
+        assert result.extra["cores"] == 0 and result.extra["blocks"] > 0
+        assert result.objective == PUBLISHED["gap1"][k - 1], (k, result.objective)
+
+
+def _brute_force(inst) -> float:
+    """The optimum by enumerating every assignment (agents ** jobs of them)."""
+    m, n = inst.agents, inst.jobs
+    a = np.array(list(itertools.product(range(m), repeat=n)))  # (m**n, n)
+    jobs = np.arange(n)
+    load = np.zeros((a.shape[0], m))
+    for i in range(m):
+        load[:, i] = (inst.resource[i][None, :] * (a == i)).sum(axis=1)
+    ok = (load <= inst.capacity[None, :]).all(axis=1)
+    value = inst.weight[a, jobs[None, :]].sum(axis=1)[ok]
+    return float(value.min() if inst.sense == "min" else value.max())
+
+
+def _lp_relaxation(inst):
+    """The LP relaxation's optimum and an optimal x, by CVXPY's Clarabel (an interior-point code, not HiGHS)."""
+    import cvxpy as cp
+
+    x = cp.Variable((inst.agents, inst.jobs))
+    w = np.asarray(inst.weight, dtype=float)
+    cons = [x >= 0, x <= 1, cp.sum(x, axis=0) == 1,
+            cp.sum(cp.multiply(np.asarray(inst.resource, dtype=float), x), axis=1) <= inst.capacity]
+    objective = (cp.Minimize if inst.sense == "min" else cp.Maximize)(cp.sum(cp.multiply(w, x)))
+    value = cp.Problem(objective, cons).solve(solver=cp.CLARABEL)
+    return value, x.value
+
+
+#: Feasible, and the greedy misses the optimum (seeds picked so; 3 agents, 9 jobs: 19,683 assignments).
+SMALL = [dict(agents=3, jobs=9, type=t, sense=s, seed=k) for t, s, k in
+         [("C", "min", 1), ("D", "min", 0), ("D", "max", 4), ("E", "min", 0), ("B", "max", 1)]]
+
+
+@pytest.mark.parametrize("kw", SMALL, ids=lambda kw: f"{kw['type']}{kw['sense']}")
+def test_lns_core_proves_small_instances_and_its_bound_is_the_lp(kw):
+    # The core grows until it is the whole problem and HiGHS proves it: the brute-force optimum. The bound beside
+    # it is the LP relaxation's optimum, which an interior-point code computes the same.
+    inst = gap.generate(**kw)
+    result = edgeopt.solve(inst, "lns", seed=0, iterations=0, core_per_job=1)
+    assert result.status == Status.FEASIBLE and result.extra["stopped_by"] == "whole problem proven"
+    assert result.objective == pytest.approx(_brute_force(inst), abs=1e-9)
+    lp, _ = _lp_relaxation(inst)
+    assert result.bound == pytest.approx(lp, rel=1e-6)
+    assert relative_gap(result.objective, result.bound, inst.sense) >= 0
+    assert result.extra["cores"] >= 2  # the first core (one pair a job, and the start's) was not the whole problem
+
+
+@pytest.mark.parametrize("sense", ["min", "max"])
+def test_lp_reduced_costs_are_nonnegative_wherever_an_independent_lp_optimum_is_below_one(sense):
+    # Complementary slackness: a negative reduced cost (in minimisation form) forces x[i, j] = 1 in every LP
+    # optimum, so wherever Clarabel's optimum is below 1 the score must be >= 0; positive scores must exist
+    # (a sign error on profits turns them negative).
+    inst = gap.generate(agents=4, jobs=20, type="D", sense=sense, seed=1)
+    form = formulate(inst)
+    bound, score = lp_reduced_costs(inst, form, form.model.matrix(), {"threads": 1, "random_seed": 0}, None)
+    lp, x = _lp_relaxation(inst)
+    assert bound == pytest.approx(lp, rel=1e-6)
+    assert score[x < 1 - 1e-5].min() >= -1e-6
+    assert (score > 1e-3).sum() >= inst.jobs
 
 
 @pytest.mark.parametrize("file", ["gap1", "gap4"])
@@ -95,6 +165,8 @@ def test_options_are_checked():
     for solver, bad, message in [("tabu", dict(penalty_down=1.0), "option penalty_down"),
                                  ("tabu", dict(tenure=0), "option tenure"),
                                  ("lns", dict(block_agents=1), "option block_agents"),
-                                 ("lns", dict(start_share=2), "option start_share")]:
+                                 ("lns", dict(start_share=2), "option start_share"),
+                                 ("lns", dict(core_per_job=-1), "option core_per_job"),
+                                 ("lns", dict(core_nodes=0), "option core_nodes")]:
         with pytest.raises(ValueError, match=message):
             edgeopt.solve(inst, solver, **bad)

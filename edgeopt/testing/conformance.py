@@ -170,8 +170,8 @@ def check_solver(kind: str, name: str, instances: Sequence, references: Mapping 
     It refuses an unknown option with a ValueError naming it; on every instance its answer is verified
     by the evaluator (no ``error``), never better than a proven optimum of ``references`` (by instance
     name; ``.optimum``, ``.infeasible`` as in a .solu file), ``infeasible`` or no plan where the
-    reference says infeasible, ``optimal`` only at the proven optimum, and the same seed gives the
-    same decisions; with ``long_case`` = (instance, seconds), a solve with that time limit returns
+    reference says infeasible, ``optimal`` only at the proven optimum, a bound (only from a solver registered
+    with ``gives_bound``) never beyond the proven optimum, and the same seed gives the same decisions; with ``long_case`` = (instance, seconds), a solve with that time limit returns
     within seconds x 1.1 + 2, model building included.
     """
     references = references or {}
@@ -223,6 +223,12 @@ def _run_problems(cls, inst, ref, seed: int) -> list[str]:
             problems.append(f"{where}: objective {first.objective!r} is better than the proven optimum {optimum!r}")
         if first.status == Status.OPTIMAL and not _close(first.objective, optimum):
             problems.append(f"{where}: claims optimal at {first.objective!r}, the proven optimum is {optimum!r}")
+    if optimum is not None and first.bound is not None:
+        beyond = relative_gap(optimum, first.bound, inst.sense)  # negative: the bound cuts the optimum off
+        if beyond is not None and beyond < -RTOL:
+            problems.append(f"{where}: bound {first.bound!r} is beyond the proven optimum {optimum!r}")
+    if first.bound is not None and not cls.gives_bound:
+        problems.append(f"{where}: reports a bound but is not registered as giving one (gives_bound)")
     if first.status == Status.OPTIMAL and not cls.exact:
         problems.append(f"{where}: a heuristic claims a proof of optimality")
     if first.status == Status.INFEASIBLE and first.raw_status != "edgeopt pre-check" and not cls.exact:

@@ -182,6 +182,7 @@ class Lns(Solver):
 
     name, family, Options = "lns", "deployment", LnsOptions
     requires = ("highspy",)
+    gives_bound = True  # the LP relaxation's optimum
 
     def run(self, instance, options, *, time_limit, seed, started):
         until = deadline(started, time_limit)
