@@ -140,8 +140,8 @@ def main() -> None:
 
     for h in args.heuristics:
         print(f"{h:<8} mean gap: generated {mean(gaps[h])}; generated proven by HiGHS {mean(proven_gaps[h])}; "
-              f"OR-Library gap1-gap4 {mean(orlib_gaps[h])}; generated, to HiGHS's bound (at least the gap "
-              f"to the optimum) {mean(to_bound[h])}")
+              f"OR-Library gap1-gap4 {mean(orlib_gaps[h])}; generated, to HiGHS's bound (no less than the "
+              f"gap to the optimum) {mean(to_bound[h])}")
     h = args.heuristics[0]
     if gaps[h]:
         m = sum(gaps[h]) / len(gaps[h])

@@ -167,6 +167,7 @@ def test_options_are_checked():
                                  ("lns", dict(block_agents=1), "option block_agents"),
                                  ("lns", dict(start_share=2), "option start_share"),
                                  ("lns", dict(core_per_job=-1), "option core_per_job"),
-                                 ("lns", dict(core_nodes=0), "option core_nodes")]:
+                                 ("lns", dict(core_nodes=0), "option core_nodes"),
+                                 ("lns", dict(polish_share=1.0), "option polish_share")]:
         with pytest.raises(ValueError, match=message):
             edgeopt.solve(inst, solver, **bad)

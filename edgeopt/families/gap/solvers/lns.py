@@ -28,8 +28,11 @@ Optimization (2009); volumes and pages not checked here).
    it starts where a block holds about 50 jobs and adapts: a block HiGHS proves within a tenth of its node
    limit makes the next one an agent larger (up to all agents), one it cannot prove within the limit an
    agent smaller (down to 2).
-4. **Stop:** at the time limit, after ``iterations`` blocks, or when a block of every agent was proven
-   optimal (as for a whole core, the status stays ``feasible``).
+4. **Stop:** at the time limit less ``polish_share`` of it, after ``iterations`` blocks, or when a block of
+   every agent was proven optimal (as for a whole core, the status stays ``feasible``).
+5. **Polish:** with a time limit, unless the whole problem was proven, the tabu search
+   (edgeopt/families/gap/solvers/tabu.py, its default settings) from the best assignment for the last
+   ``polish_share`` of the time limit, then the shift descent; a better assignment replaces the best.
 
 Every accepted step is feasible (HiGHS's sub-solution within its tolerance, then checked within the
 heuristics' capacity tolerance; a step that is not is dropped), so the result is never worse than the
@@ -47,6 +50,7 @@ import numpy as np
 from edgeopt.families.gap.formulate import formulate
 from edgeopt.families.gap.solvers.anneal import AnnealOptions, _complete, anneal, settings
 from edgeopt.families.gap.solvers.greedy import greedy_assignment, improve_by_shifts, min_form, slack
+from edgeopt.families.gap.solvers.tabu import PENALTY_DOWN, PENALTY_UP, tabu_search
 from edgeopt.highs import highs_model, run_highs, set_start
 from edgeopt.registry import register_solver
 from edgeopt.solver import Options, Solver, deadline, option
@@ -66,6 +70,8 @@ BLOCK_SECONDS = 2.0
 CORE_PER_JOB = 3.0
 #: Branch-and-bound nodes HiGHS may use on one core.
 CORE_NODES = 20_000
+#: Share of a time limit kept for the final tabu search from the best assignment.
+POLISH_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class GapLnsOptions(Options):
     block_seconds: float = option(BLOCK_SECONDS, above=0)
     core_per_job: float = option(CORE_PER_JOB, at_least=0)
     core_nodes: int = option(CORE_NODES, at_least=1)
+    polish_share: float = option(POLISH_SHARE, at_least=0, below=1)
 
 
 def _feasible(inst, a: np.ndarray) -> bool:
@@ -147,6 +154,8 @@ class GapLns(Solver):
         k = min(k, m)
         h_settings = {"threads": 1, "mip_rel_gap": 0.0, "mip_abs_gap": 1e-9, "mip_max_nodes": int(options.max_nodes),
                     "random_seed": seed % (2 ** 31)}
+        # The core and the blocks stop early enough to leave polish_share of the time limit to the tabu search.
+        until, end = (None, None) if until is None else (until - options.polish_share * time_limit, until)
         core = _Core(instance, form, mf, h_settings, until)
         stopped = "iterations"
         if options.core_per_job > 0:
@@ -184,9 +193,19 @@ class GapLns(Solver):
                 k = min(m, k + 1)  # solved easily: a larger block next
             elif not proven:
                 k = max(2, k - 1)  # too hard within the node limit: a smaller one
+        polish = {}
+        if end is not None and options.polish_share > 0 and stopped != "whole problem proven" and m > 1:
+            found, polish = tabu_search(instance, a, iterations=None, tenure=max(7, n // 10), penalty_up=PENALTY_UP,
+                                        penalty_down=PENALTY_DOWN, stall=max(500, 10 * n), seed=seed, deadline=end)
+            if found is not None:
+                found = improve_by_shifts(instance, found)
+                fv = float(v[found, np.arange(n)].sum())
+                polish["improved"] = fv < value - 1e-9 * max(1.0, abs(value))
+                if polish["improved"]:
+                    a, value = found, fv
         elapsed = time.perf_counter() - started
         extra = {"start": t_stats, "start_value": start_value, **core.stats(), "blocks": blocks,
-                 "improved_blocks": improved, "final_block_agents": k, "stopped_by": stopped}
+                 "improved_blocks": improved, "final_block_agents": k, "polish": polish, "stopped_by": stopped}
         why = {"time_limit": "time limit", "iterations": "block count",
                "whole problem proven": "a proof over the whole problem"}[stopped]
         result = self.plan_result(instance, a, build_seconds=0.0, solve_seconds=elapsed, extra=extra,
