@@ -85,17 +85,38 @@ SMALL = [dict(agents=3, jobs=9, type=t, sense=s, seed=k) for t, s, k in
 
 
 @pytest.mark.parametrize("kw", SMALL, ids=lambda kw: f"{kw['type']}{kw['sense']}")
-def test_lns_core_proves_small_instances_and_its_bound_is_the_lp(kw):
-    # The core grows until it is the whole problem and HiGHS proves it: the brute-force optimum. The bound beside
-    # it is the LP relaxation's optimum, which an interior-point code computes the same.
+def test_lns_core_proves_small_instances_and_its_bound_is_the_proof(kw):
+    # The core grows until it is the whole problem and HiGHS proves it: the brute-force optimum, and HiGHS's
+    # bound over the whole problem beside it (gap 0), not the weaker LP bound. The status stays feasible.
     inst = gap.generate(**kw)
     result = edgeopt.solve(inst, "lns", seed=0, iterations=0, core_per_job=1)
     assert result.status == Status.FEASIBLE and result.extra["stopped_by"] == "whole problem proven"
-    assert result.objective == pytest.approx(_brute_force(inst), abs=1e-9)
+    optimum = _brute_force(inst)
+    assert result.objective == pytest.approx(optimum, abs=1e-9)
+    assert result.bound == pytest.approx(optimum, rel=1e-9) and result.gap == pytest.approx(0.0, abs=1e-9)
+    lp, _ = _lp_relaxation(inst)
+    assert result.extra["lp_bound"] == pytest.approx(lp, rel=1e-6)
+    assert result.extra["cores"] >= 2  # the first core (one pair a job, and the start's) was not the whole problem
+
+
+def test_lns_reports_the_lp_bound_when_nothing_is_proven():
+    # Type D with 20 agents: no core is proven within 2 s, so the bound is the LP relaxation's optimum, computed
+    # the same by an interior-point code, and on the right side of the plan.
+    inst = gap.generate(agents=20, jobs=100, type="D", seed=0)
+    result = edgeopt.solve(inst, "lns", seed=0, time_limit=2.0)
+    assert result.status == Status.FEASIBLE and result.extra["proven_cores"] == 0
     lp, _ = _lp_relaxation(inst)
     assert result.bound == pytest.approx(lp, rel=1e-6)
-    assert relative_gap(result.objective, result.bound, inst.sense) >= 0
-    assert result.extra["cores"] >= 2  # the first core (one pair a job, and the start's) was not the whole problem
+    assert relative_gap(result.objective, result.bound, inst.sense) > 0
+
+
+def test_published_optima_come_with_a_zero_gap(published):
+    # gap1's problems are small enough for the core to become the whole problem: HiGHS's bound closes the gap.
+    # (Before, the LP bound was reported beside a proven optimum: gaps of 2-4 %.)
+    for k in range(1, 6):
+        result = edgeopt.solve(published[f"gap1-{k}"], "lns", seed=0, iterations=10)
+        assert result.objective == PUBLISHED["gap1"][k - 1]
+        assert result.bound == pytest.approx(PUBLISHED["gap1"][k - 1], rel=1e-9), (k, result.bound)
 
 
 @pytest.mark.parametrize("sense", ["min", "max"])

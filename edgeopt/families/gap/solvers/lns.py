@@ -12,8 +12,8 @@ Optimization (2009); volumes and pages not checked here).
 
 1. **Start:** ``anneal`` (edgeopt/families/gap/solvers/anneal.py, its default settings) from the regret
    greedy, cut short at ``start_share`` of the time limit, improved by the greedy's shift descent.
-2. **Core:** HiGHS solves the LP relaxation (one thread); its optimum is the bound reported beside the plan,
-   its reduced costs (in minimisation form) rank the pairs. The core is the ``core_per_job`` x jobs pairs of
+2. **Core:** HiGHS solves the LP relaxation (one thread); its optimum is the bound reported beside the plan
+   (unless HiGHS proves a core or block that is the whole problem: then HiGHS's bound for it), its reduced costs (in minimisation form) rank the pairs. The core is the ``core_per_job`` x jobs pairs of
    lowest reduced cost plus the current assignment's pairs; HiGHS solves the GAP restricted to them (every
    other column fixed at 0: ``MatrixForm.restricted``), one thread, relative gap 0, at most ``core_nodes``
    branch-and-bound nodes, the current assignment as its start. A core proven optimal is doubled and solved
@@ -95,7 +95,7 @@ def _feasible(inst, a: np.ndarray) -> bool:
 
 def _block(h_settings: dict, mf, free: np.ndarray, x: np.ndarray, until: float | None, cap: float):
     """HiGHS on the block's MILP from ``x`` for at most ``cap`` seconds; returns (proven optimal, nodes, full
-    vector found or None)."""
+    vector found or None, HiGHS's dual bound)."""
     import highspy
 
     sub, _ = mf.restricted(free, x)
@@ -108,10 +108,10 @@ def _block(h_settings: dict, mf, free: np.ndarray, x: np.ndarray, until: float |
     proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal
     info = h.getInfo()
     if info.primal_solution_status != 2:
-        return proven, int(info.mip_node_count), None
+        return proven, int(info.mip_node_count), None, float(info.mip_dual_bound)
     found = x.copy()
     found[free] = np.round(np.asarray(h.getSolution().col_value))
-    return proven, int(info.mip_node_count), found
+    return proven, int(info.mip_node_count), found, float(info.mip_dual_bound)
 
 
 @register_solver
@@ -162,6 +162,7 @@ class GapLns(Solver):
             a, value = core.run(a, value, v, options.core_per_job, options.core_nodes)
             if core.whole_proven:
                 stopped = "whole problem proven"
+        whole_bound = core.whole_bound  # HiGHS's bound when it solved the whole problem (a core or a block)
         blocks = improved = 0
         while stopped == "iterations":
             if iterations is not None and blocks >= iterations:
@@ -175,7 +176,8 @@ class GapLns(Solver):
             free = np.zeros((m, n), dtype=bool)
             free[np.ix_(agents, np.flatnonzero(in_block))] = True
             x = form.encode(a)
-            proven, nodes, found = _block(h_settings, mf, _mask(free, ids, x.size), x, until, options.block_seconds)
+            proven, nodes, found, dual = _block(h_settings, mf, _mask(free, ids, x.size), x, until,
+                                                options.block_seconds)
             gained = False
             if found is not None:
                 cand = form.decode(found)
@@ -184,6 +186,8 @@ class GapLns(Solver):
                     if cv < value - 1e-9 * max(1.0, abs(value)):
                         a, value, gained = cand, cv, True
                         improved += 1
+            if proven and k == m:  # every agent, so every job: the whole problem
+                whole_bound = dual
             if proven and k == m and not gained:
                 stopped = "whole problem proven"
                 break
@@ -212,9 +216,12 @@ class GapLns(Solver):
                                   raw_status=f"lns stopped by the {why} after {core.solves} cores ({core.improved} "
                                              f"improved) and {blocks} blocks ({improved} improved)")
         bound = core.lp_bound
+        if whole_bound is not None and (bound is None or (whole_bound > bound if instance.sense == "min"
+                                                          else whole_bound < bound)):
+            bound = whole_bound  # HiGHS's proof over the whole problem: its bound, not the weaker LP's
         if bound is not None and result.status == Status.FEASIBLE:
             if inner(result.objective, bound, instance.sense):
-                bound = result.objective  # the LP's optimum is known to HiGHS's tolerance, not beyond
+                bound = result.objective  # HiGHS's bounds are known to its tolerance, not beyond
             result = result.with_(bound=bound, gap=relative_gap(result.objective, bound, instance.sense))
         return result
 
@@ -256,6 +263,7 @@ class _Core:
         self.solves = self.proven = self.improved = 0
         self.pairs = 0
         self.whole_proven = False
+        self.whole_bound: float | None = None
         self.note = "not run"
 
     def stats(self) -> dict:
@@ -316,6 +324,7 @@ class _Core:
             self.proven += 1
             if free.all():
                 self.whole_proven = True
+                self.whole_bound = float(h.getInfo().mip_dual_bound)
                 self.note = "the whole problem proven optimal"
                 break
             size *= 2
