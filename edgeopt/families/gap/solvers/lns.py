@@ -13,8 +13,9 @@ Optimization (2009); volumes and pages not checked here).
 1. **Start:** ``anneal`` (edgeopt/families/gap/solvers/anneal.py, its default settings) from the regret
    greedy, cut short at ``start_share`` of the time limit, improved by the greedy's shift descent.
 2. **Core:** HiGHS solves the LP relaxation (one thread); its optimum is the bound reported beside the plan
-   (unless HiGHS proves a core or block that is the whole problem: then HiGHS's bound for it), its reduced costs (in minimisation form) rank the pairs. The core is the ``core_per_job`` x jobs pairs of
-   lowest reduced cost plus the current assignment's pairs; HiGHS solves the GAP restricted to them (every
+   (unless HiGHS proves a core or block that is the whole problem: then HiGHS's bound for it); its reduced
+   costs (in minimisation form) rank the pairs. The core is the ``core_per_job`` x jobs pairs of lowest
+   reduced cost plus the current assignment's pairs; HiGHS solves the GAP restricted to them (every
    other column fixed at 0: ``MatrixForm.restricted``), one thread, relative gap 0, at most ``core_nodes``
    branch-and-bound nodes, the current assignment as its start. A core proven optimal is doubled and solved
    again from the better assignment; the stage ends when a core is not proven (node or time limit) or when
@@ -53,8 +54,8 @@ from edgeopt.families.gap.solvers.greedy import greedy_assignment, improve_by_sh
 from edgeopt.families.gap.solvers.tabu import PENALTY_DOWN, PENALTY_UP, tabu_search
 from edgeopt.highs import highs_model, run_highs, set_start
 from edgeopt.registry import register_solver
-from edgeopt.solver import Options, Solver, deadline, option
 from edgeopt.result import Status, relative_gap
+from edgeopt.solver import Options, Solver, deadline, option
 
 #: Blocks when there is no time limit.
 ITERATIONS = 100
