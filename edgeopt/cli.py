@@ -725,7 +725,7 @@ def _say_interrupted(terminal: int | None) -> None:
             os.write(terminal, b"edgeopt: interrupted\n")
             return
         except OSError:
-            pass
+            pass  # the saved descriptor is gone: say it on sys.stderr below instead
     print("edgeopt: interrupted", file=sys.stderr)
 
 
@@ -744,7 +744,7 @@ def run() -> None:
             try:
                 stream.flush()
             except (OSError, ValueError):
-                pass
+                pass  # a closed or broken stream has nothing left to flush; leave anyway
         os._exit(code)
     raise SystemExit(code)
 

@@ -206,5 +206,5 @@ class OffloadingEnv(ParallelEnv):
         return None
 
     def close(self):
-        pass
+        """Nothing to release: the environment holds no window, file or process (PettingZoo's API asks for it)."""
 

@@ -94,15 +94,29 @@ def _feasible(inst, a: np.ndarray) -> bool:
     return bool((load <= inst.capacity + slack(inst)).all())
 
 
-def _block(h_settings: dict, mf, free: np.ndarray, x: np.ndarray, until: float | None, cap: float):
-    """HiGHS on the block's MILP from ``x`` for at most ``cap`` seconds; returns (proven optimal, nodes, full
-    vector found or None, HiGHS's dual bound)."""
+def _better(instance, form, v: np.ndarray, found: np.ndarray | None, value: float) -> np.ndarray | None:
+    """The assignment of HiGHS's vector ``found`` if it is one, fits (within the heuristics' tolerance) and costs
+    less than ``value``; else None."""
+    if found is None:
+        return None
+    cand = form.decode(found)
+    if cand.ndim != 1 or not _feasible(instance, cand):
+        return None
+    cv = float(v[cand, np.arange(instance.jobs)].sum())
+    return cand if cv < value - 1e-9 * max(1.0, abs(value)) else None
+
+
+def _block(h_settings: dict, mf, free: np.ndarray, x: np.ndarray, until: float | None, cap: float | None):
+    """HiGHS on the MILP left when the columns outside ``free`` are fixed at ``x``, from ``x``, for at most ``cap``
+    seconds (None: until ``until``); returns (proven optimal, nodes, full vector found or None, HiGHS's dual
+    bound). Blocks and cores are both solved here."""
     import highspy
 
     sub, _ = mf.restricted(free, x)
     h = highs_model(sub)
-    seconds = cap if until is None else max(1e-3, min(cap, until - time.perf_counter()))
-    for key, value in {**h_settings, "time_limit": seconds}.items():
+    left = None if until is None else until - time.perf_counter()
+    seconds = cap if left is None else left if cap is None else min(cap, left)
+    for key, value in {**h_settings, **({} if seconds is None else {"time_limit": max(1e-3, seconds)})}.items():
         h.setOptionValue(key, value)
     set_start(h, x[free])
     run_highs(h, until)
@@ -179,14 +193,11 @@ class GapLns(Solver):
             x = form.encode(a)
             proven, nodes, found, dual = _block(h_settings, mf, _mask(free, ids, x.size), x, until,
                                                 options.block_seconds)
-            gained = False
-            if found is not None:
-                cand = form.decode(found)
-                if cand.ndim == 1 and _feasible(instance, cand):
-                    cv = float(v[cand, np.arange(n)].sum())
-                    if cv < value - 1e-9 * max(1.0, abs(value)):
-                        a, value, gained = cand, cv, True
-                        improved += 1
+            cand = _better(instance, form, v, found, value)
+            gained = cand is not None
+            if gained:
+                a, value = cand, float(v[cand, np.arange(n)].sum())
+                improved += 1
             if proven and k == m:  # every agent, so every job: the whole problem
                 whole_bound = dual
             if proven and k == m and not gained:
@@ -283,8 +294,6 @@ class _Core:
         return score
 
     def run(self, a: np.ndarray, value: float, v: np.ndarray, per_job: float, nodes: int) -> tuple[np.ndarray, float]:
-        import highspy
-
         if self._left() is not None and self._left() < 0.05:
             return a, value
         score = self._reduced_costs()
@@ -301,31 +310,19 @@ class _Core:
             free[a, np.arange(n)] = True
             self.pairs = int(free.sum())
             x = self.form.encode(a)
-            sub, _ = self.mf.restricted(_mask(free, ids, x.size), x)
-            h = highs_model(sub)
-            left = self._left()
-            for key, val in {**settings, **({} if left is None else {"time_limit": max(1e-3, left)})}.items():
-                h.setOptionValue(key, val)
-            mask = _mask(free, ids, x.size)
-            set_start(h, x[mask])
-            run_highs(h, self.until)
+            proven, _, found, dual = _block(settings, self.mf, _mask(free, ids, x.size), x, self.until, None)
             self.solves += 1
-            if h.getInfo().primal_solution_status == 2:
-                found = x.copy()
-                found[mask] = np.round(np.asarray(h.getSolution().col_value))
-                cand = self.form.decode(found)
-                if cand.ndim == 1 and _feasible(self.instance, cand):
-                    cv = float(v[cand, np.arange(n)].sum())
-                    if cv < value - 1e-9 * max(1.0, abs(value)):
-                        a, value = cand, cv
-                        self.improved += 1
-            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            cand = _better(self.instance, self.form, v, found, value)
+            if cand is not None:
+                a, value = cand, float(v[cand, np.arange(n)].sum())
+                self.improved += 1
+            if not proven:
                 self.note = "a core unproven within its node or time limit"
                 break
             self.proven += 1
             if free.all():
                 self.whole_proven = True
-                self.whole_bound = float(h.getInfo().mip_dual_bound)
+                self.whole_bound = dual
                 self.note = "the whole problem proven optimal"
                 break
             size *= 2
