@@ -399,43 +399,36 @@ def _argument_type(parse):
 
 
 # -- train -----------------------------------------------------------------------------------------
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, got {text!r}")
-    return values
+def _ranges(pairs: Sequence[str]):
+    """--range NAME=LOW,HIGH (or NAME=P for the probabilities cloud and free_refusal, NAME=N for slots): the
+    scenario space of the training (edgeopt/families/offloading/scenarios.py)."""
+    from edgeopt.families.offloading.scenarios import Ranges, make_ranges
 
-
-def _generator_settings(pairs: Sequence[str], kind: str) -> dict:
-    """--generate KEY=V[,V...]: parsed by the family's generator options (a list is drawn per episode)."""
-    options = {o.name: o for o in edgeopt.family(kind).generator_options}
-    out = {}
+    known = {f.name: f for f in dataclasses.fields(Ranges)}
+    changes = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in options:
-            raise UserError(f"--generate {printable(pair)}: expected KEY=VALUE with KEY one of "
-                            f"{', '.join(sorted(options))}")
-        option = options[key]
-        if option.flag:
-            words = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
-            if text.strip().lower() not in words:
-                raise UserError(f"--generate {key}: must be true or false, got {printable(text)}")
-            out[key] = words[text.strip().lower()]
-            continue
+        if not sep or key not in known:
+            raise UserError(f"--range {printable(pair)}: expected NAME=LOW,HIGH with NAME one of {', '.join(known)}")
         try:
-            # "models" takes its own comma-separated names; other parameters are one value or a list.
-            parts = [text] if key == "models" else [t for t in text.split(",") if t.strip()]
-            values = [option.parse(t.strip()) for t in parts]
+            values = [parse_number(t.strip()) for t in text.split(",")]
         except ValueError as exc:
-            raise UserError(f"--generate {key}: {exc}") from None
-        if not values:
-            raise UserError(f"--generate {key}: no value")
-        out[key] = values[0] if len(values) == 1 else values
-    return out
+            raise UserError(f"--range {key}: {exc}") from None
+        pair_valued = isinstance(getattr(Ranges(), key), tuple)
+        if pair_valued and len(values) != 2:
+            raise UserError(f"--range {key}: expected two numbers LOW,HIGH, got {printable(text)}")
+        if not pair_valued and len(values) != 1:
+            raise UserError(f"--range {key}: expected one number, got {printable(text)}")
+        whole = key in ("cells", "users_per_cell", "slots")
+        if whole and any(v != int(v) for v in values):
+            raise UserError(f"--range {key}: expected whole numbers, got {printable(text)}")
+        values = [int(v) if whole else v for v in values]
+        changes[key] = tuple(values) if pair_valued else values[0]
+    try:
+        return make_ranges(**changes)
+    except ValueError as exc:
+        raise UserError(f"--range: {exc}") from None
 
 
 def _hyperparameters(pairs: Sequence[str]) -> dict:
@@ -461,8 +454,9 @@ def cmd_train(args) -> int:
                         "is written there); name it .pt")
     for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
         _check_output_path(str(path), args.instances)
-    if not args.users and (args.edges is not None or args.generate):
-        raise UserError("train: --edges and --generate describe generated streams; give --users too")
+    if args.instances and args.range:
+        raise UserError("train: --range describes the generated scenario space; it does not apply to instance files")
+    ranges = _ranges(args.range)
     instances = []
     for path in args.instances:
         inst = _load(path)
@@ -470,24 +464,27 @@ def cmd_train(args) -> int:
             raise UserError(f"{printable(path)}: is a {inst.kind} instance; edgeopt train offloading takes offloading "
                             "instances")
         instances.append(inst)
-    if not instances and not args.users:
-        raise UserError("train: give offloading instance files, or --users to train on generated ones")
     try:
-        from edgeopt.families.offloading.solvers.mappo import train
+        from edgeopt.families.offloading.solvers.mappo import make_config, train
     except ImportError as exc:
         raise UserError(f"train needs the rl extra (pip install -e \".[rl]\"): {exc}") from None
+    hyper = _hyperparameters(args.set)
     with _user_input():
-        report = train(instances, users=args.users or (), edges=args.edges or [2], generator=_generator_settings(
-                           args.generate, "offloading"), steps=args.steps, seed=args.seed, output=args.output,
-                       independent_critic=args.ippo, allocation=args.allocation,
-                       hyperparameters=_hyperparameters(args.set), progress=not args.quiet)
-    gap = "-" if report.final_validation_gap is None else f"{100 * report.final_validation_gap:.2f}%"
+        per_update = make_config(args.ippo, **hyper).batch_decisions
+    updates = -(-args.steps // per_update)
+    if updates * per_update != args.steps:
+        print(f"edgeopt: --steps {args.steps:,} is rounded up to {updates} update(s) of about {per_update:,} "
+              "decisions (batch_decisions)", file=sys.stderr)
+    with _user_input():
+        report = train(instances, ranges=ranges, steps=args.steps, seed=args.seed, output=args.output,
+                       independent_critic=args.ippo, hyperparameters=hyper, progress=not args.quiet)
+    gap = "-" if report.final_validation_gap is None else f"{100 * report.final_validation_gap:.3f}%"
     print(fields([("policy", f"{printable(str(report.policy))} ({report.header['algorithm']}, "
                              f"{report.header['content_hash']})"),
-                  ("trained", f"{report.env_steps:,} environment steps, {report.updates} updates, "
+                  ("trained", f"{report.decisions:,} decisions, {report.updates} updates, "
                               f"{report.seconds:.1f} s, seed {args.seed}"),
-                  ("validation", f"greedy policy's mean gap to greedy-offload on the validation instances: {gap} "
-                                 "(generated: seeds the training never draws; files: themselves)"),
+                  ("validation", f"greedy policy's mean gap to offload-ls on the validation instances: {gap} "
+                                 "(generated: scenarios the training never draws; files: themselves)"),
                   ("curve", f"{printable(str(report.curve_csv))}, {printable(str(report.curve_png))}")]))
     return EXIT_OK
 
@@ -621,28 +618,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_solve)
 
     p = sub.add_parser("train", help="train a learned solver's policy (offloading: mappo, ippo)",
-                       description="Train a MAPPO policy (IPPO with --ippo) for the offloading family on instance "
-                                   "files and/or generated streams; writes the policy file, its learning curve as "
-                                   "CSV and PNG beside it. `edgeopt solve FILE --solver mappo` uses the shipped "
-                                   "policy; a trained one is passed with --option policy=POLICY (docs/solvers.md).")
+                       description="Train a MAPPO policy (IPPO with --ippo) for the offloading family on scenarios "
+                                   "drawn from a space of generated instances (--range) or on instance files; writes "
+                                   "the policy file, its learning curve as CSV and PNG beside it. `edgeopt solve FILE "
+                                   "--solver mappo` uses the shipped policy; a trained one is passed with --option "
+                                   "policy=POLICY (docs/solvers.md).")
     p.add_argument("kind", choices=["offloading"], help="the family (offloading)")
-    p.add_argument("instances", nargs="*", metavar="INSTANCE", help="offloading instance files (an episode is one "
-                   "instance's slots)")
-    p.add_argument("--users", type=_int_list, metavar="N[,N...]", help="one generated stream per user count")
-    p.add_argument("--edges", type=_int_list, metavar="N[,N...]",
-                   help="edges of a generated episode, drawn per episode (default 2; needs --users)")
-    p.add_argument("--generate", action="append", default=[], metavar="KEY=V[,V...]",
-                   help="another generator parameter (edgeopt generate offloading --help); a list is drawn per "
-                        "episode")
-    p.add_argument("--steps", type=_int_at_least(1), required=True, metavar="N",
-                   help="environment steps (slots), all rollout threads together")
+    p.add_argument("instances", nargs="*", metavar="INSTANCE", help="offloading instance files to train on (their "
+                   "slots in turn); none: generated scenarios")
+    p.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH",
+                   help="a range of the scenario space, repeatable: cells, users_per_cell, delay_factor, energy_factor, "
+                        "refusal_factor, cloud_price_factor, cell_radius_m, uplink_mhz, request_probability (LOW,HIGH); "
+                        "cloud, free_refusal (a probability); slots (docs/solvers.md)")
+    p.add_argument("--steps", type=_int_at_least(1, 10 ** 9), required=True, metavar="N",
+                   help="decisions (user turns) in all, rounded up to whole updates of batch_decisions (8,192)")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0, metavar="S", help="seed of every random "
                    "source (default 0)")
     p.add_argument("--ippo", action="store_true", help="independent critics (IPPO) instead of a centralised one")
-    p.add_argument("--allocation", choices=("closed", "slsqp", "equal"), default="closed",
-                   help="the allocation stage inside the reward (default closed)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="a hyperparameter, repeatable (a MAPPOConfig field: reward, gamma, n_rollout_threads, ...; "
+                   help="a hyperparameter, repeatable (a MAPPOConfig field: gamma, batch_decisions, ppo_epoch, ...; "
                         "docs/solvers.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, metavar="POLICY", help="policy file to write (.pt)")

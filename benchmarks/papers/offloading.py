@@ -7,14 +7,15 @@ Methods (every plan verified by the evaluator, edgeopt.solve):
 - ``mappo+slsqp``: the shipped MAPPO policy's greedy actions, shares by SLSQP (the paper's method);
 - ``mappo``: the same actions, closed-form shares (the square-root rule, optimal for the actions);
 - ``ippo``: the shipped IPPO policy (independent critics), closed-form shares;
-- the paper-style baselines ``all-local``, ``all-edge``, ``all-cloud``, ``random-offload`` (seed 0), and two
-  stronger heuristics the paper does not have: ``greedy-offload`` (best responses in turn) and
-  ``offload-ls`` (local search from it), closed-form shares;
+- the paper-style baselines ``all-local``, ``all-edge``, ``all-cloud``, ``random-offload`` (seed 0), and three
+  heuristics the paper does not have: ``equal-share`` (each user's best option at an equal share of its
+  cell), ``greedy-offload`` (best responses in turn) and ``offload-ls`` (local search from it), closed-form
+  shares;
 - ``optimum``: ``offload-oa``, the exact per-slot optimum (outer approximation on HiGHS, proved at 1e-9).
 
 Instances: the bundled ones (instances/offloading/) and generated scenarios the policies never saw: seeds
-from 2**31 up (training draws its generator seeds below 2**31 - 1) and user counts the training did not
-use (15, 30, 50, 100, 150, 200; the shipped policies train on 5, 10, 20, 40, 80 and 120 users).
+from 2**31 up (training draws its generator seeds below 2**31 - 1), 15 to 200 users on 1 to 4 edges, at the
+generator's defaults otherwise (the regimes beyond them are benchmarks/papers/offloading_regimes.py's).
 
 Columns, per method over the generated scenarios (and over the bundled ones): mean delay (s), energy (J)
 and utility (VBench points) per served request, served share, the objective (summed), the mean and worst
@@ -48,6 +49,7 @@ METHODS = [  # (label, solver, options)
     ("mappo+slsqp", "mappo", {"allocation": "slsqp"}),
     ("mappo", "mappo", {}),
     ("ippo", "ippo", {}),
+    ("equal-share", "equal-share", {}),
     ("greedy-offload", "greedy-offload", {}),
     ("offload-ls", "offload-ls", {}),
     ("all-cloud", "all-cloud", {}),
@@ -56,7 +58,7 @@ METHODS = [  # (label, solver, options)
     ("random-offload", "random-offload", {}),
     ("optimum", "offload-oa", {}),
 ]
-BASELINES = ("all-local", "all-edge", "all-cloud", "random-offload", "greedy-offload", "offload-ls")
+BASELINES = ("all-local", "all-edge", "all-cloud", "random-offload", "equal-share", "greedy-offload", "offload-ls")
 #: Generated scenarios (users, edges): user counts the shipped policies never trained on; 3 slots each.
 SCENARIOS = [(15, 1), (15, 2), (30, 2), (30, 3), (50, 2), (50, 3), (50, 4), (100, 2), (100, 3), (100, 4), (150, 3),
              (150, 4), (200, 4)]

@@ -86,6 +86,25 @@ class Instance(Document):
                 f"{self.num_models} models ({self.num_configs} configurations), {self.slots} slots, "
                 f"{int(self.requested.sum())} requests>")
 
+    @cached_property
+    def config_rank(self) -> np.ndarray:
+        """(K,) each configuration's rank by (model name, configuration name): an order that does not depend
+        on how the file lists its models and configurations (for ties and for what a policy sees)."""
+        model = [self.model_names[m] for m in self.config_model]
+        own = [name[len(m) + 1:] for name, m in zip(self.config_names, model)]  # config_names[k] is "model/config"
+        order = sorted(range(self.num_configs), key=lambda k: (model[k], own[k]))
+        rank = np.empty(self.num_configs, dtype=np.int64)
+        rank[order] = np.arange(self.num_configs)
+        return frozen(rank, np.int64)
+
+    @cached_property
+    def model_rank(self) -> np.ndarray:
+        """(M,) each model's rank by name."""
+        order = sorted(range(self.num_models), key=lambda m: self.model_names[m])
+        rank = np.empty(self.num_models, dtype=np.int64)
+        rank[order] = np.arange(self.num_models)
+        return frozen(rank, np.int64)
+
     def options(self, t: int) -> "Options":
         """The option table of slot ``t`` (cached): every (user, configuration, place) that can serve a request."""
         return self._option_tables[t]

@@ -1,396 +1,403 @@
-"""What a learned offloading policy sees and does, in numpy: the fixed action space, the observation and global
-state layouts, and one slot's step (actions to choices, repair, reward). The PettingZoo environment (env.py)
-and the policy solvers (solvers/mappo.py) share this module; it imports nothing but numpy and the family.
+"""What a learned offloading policy sees and does, in numpy: the turns of a slot, the option rows a user
+scores, its context, the global state, and the reward of a move. The PettingZoo environment (env.py), the
+trainer and the policy solvers (solvers/mappo.py) share this module; it imports nothing but numpy and the
+family.
 
-**Actions** (the same for every instance, whatever its size): ``3 * config + place`` for a configuration slot
-``config < K_MAX`` (the instance's configurations in their order; an instance with more than ``K_MAX``
-configurations offers only its first ``K_MAX`` to a policy) and a place (0 local, 1 edge, 2 cloud), and
-``REFUSE = 3 * K_MAX``: refuse the request, or stay idle for a user who asks nothing. The mask allows exactly
-the options of the slot's option table (``Instance.options(t)``: the device can run it, the edge can host
-the model and the configuration's peak, the cloud is enabled, the video is long enough) whose costs are
-finite, plus REFUSE; a user who asks nothing has REFUSE only.
+**Turns.** A slot's problem splits into its cells (a cell's uplink, downlink and edge compute are shared only
+by its own users, and its edge's memory only by its own models), so the users of a cell take turns and the
+cells proceed side by side. The users of a cell who ask and have an option take their turns in the order of
+their best stand-alone value (highest first; ties by user index), in ``sweeps`` sweeps: in the first every
+user places its request, seeing the choices of the users before it and, as aggregates, the pressure the
+users still to come could put on each resource; in each later sweep every user may revise its choice,
+seeing everyone else's. A sweep in which nobody changes ends the slot early (the next would be the same:
+the policy sees nothing that tells two revision sweeps apart). This is the auto-regressive factorisation of
+a joint action that the Multi-Agent Transformer uses (Wen et al., "Multi-Agent Reinforcement Learning is a
+Sequence Modeling Problem", NeurIPS 2022): one agent's action at a time, each seeing those before it.
 
-**Taking the actions** (:meth:`Slot.decide`): an action the mask forbids is taken as refusal; then, per edge,
-if the models the edge options need do not fit its GPU memory, models are dropped (fewest users first, then
-largest, then last in the catalog) until they fit, and their users are refused. What is left is always a
-valid plan (the evaluator checks it).
+**Actions are option rows.** A mover's rows are its own options (configuration x place; those with an
+infinite cost never appear) in a canonical order, by model name, configuration name and place, after
+one row that refuses the request. However many configurations the instance has and in whatever order its
+file lists them, the rows are the same, and so is the policy's decision, bit for bit: every sum the
+features use runs over users (in their order) or over canonical indices. The mask allows every row except
+an edge option whose model is not loaded on the edge and no longer fits its GPU memory (with what the other
+users of the edge need loaded); refusal is always allowed.
 
-**Observation** of a user (``OBSERVATION`` floats, each clipped to [-OBS_CLIP, OBS_CLIP]; the blocks and their
-units are in ``OBSERVATION_FIELDS``): its request, channel, distance and device (class one-hot and
-capabilities); its cell now (how many ask, the edge's GPU, its rank among them by how much the edge adds
-to its best alternative); its cell in the last slot (how many users chose each place, the summed square
-roots of the costs on each resource); and per action slot: available, its value and its costs on the
-uplink, downlink and compute (square roots, the form the square-root rule prices), and its value against
-the last slot's loads. Values are in units of ``VALUE_UNIT`` relative to the user's best option alone.
+**Row features** (``ROW_FIELDS``): what the option is worth now, given the other users' current choices:
+with ``R_r`` the summed square roots of the others' costs on resource ``r`` (with optimal shares a resource
+costs that sum squared, docs/allocation.md) and ``s_r`` the option's own root, the option adds
+``q = value - sum_r s_r (2 R_r + s_r)`` to the slot's objective against refusing; the features are that value
+against the user's best allowed row (also magnified 1,000 times, and whether it is that row) and against its
+current choice (the move's exact reward), the value and the
+per-resource pressure and stand-alone costs, the option's share of each resource's pressure, its place, whether
+it is the current choice, whether its model is loaded and what loading it would take of the edge's memory,
+its utility and its generation time at the place. Money-valued features are divided by the problem's
+``unit`` (the median, over its options, of the larger of |value| and the summed stand-alone cost), so that
+multiplying every weight by a constant changes nothing the policy sees, and passed through
+``symlog(x) = sign(x) log(1 + |x|)``.
 
-**State** (``STATE`` floats): aggregates that do not depend on the number of users: how many ask, device mix,
-channel means and quantiles, last-slot place fractions, per edge (the first ``E_MAX``) requests, GPU and
-last-slot loads, the weights, the slot's progress.
+**Context** (``CONTEXT_FIELDS``, appended to each of the mover's rows): whether this is the first sweep,
+how many ask in the cell, how far the sweep has come, the share and the summed stand-alone roots of the
+users still to place (first sweep), the best row's value over refusal, the number of allowed rows, the
+cloud, the refusal penalty.
 
-**Reward** of a slot: its objective after the allocation stage (plans.slot_value for the closed form,
-priced with the actual shares for "slsqp" and "equal"), the evaluator's objective of that slot.
+**State** (``STATE_FIELDS``, one per problem, for a centralised critic): sizes, how far the slot's turns
+have come, the cloud, the refusal penalty and cloud price in units, the current choices' shares of the
+places, the current objective per request, the mean best stand-alone value.
+
+**Reward** of a move: the exact change of the slot's objective (optimal shares) when the mover switches from
+its current choice (refusal before its first turn) to the chosen row, divided by ``unit``; the rewards of a
+slot sum to its final objective, plus the refusal penalty of every request, over ``unit``.
 """
 from __future__ import annotations
 
-import weakref
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
-from edgeopt.allocation import SolverFailed
-from edgeopt.families.offloading.instance import CLOUD, EDGE, LOCAL, Instance, Options
-from edgeopt.families.offloading.plans import shares, slot_value
+from edgeopt.families.offloading.instance import CLOUD, EDGE, LOCAL, TOL, Instance
 
-#: Bumped whenever the meaning or the order of an observation, state or action changes: a policy trained on
+#: Bumped whenever the meaning or the order of a row, context, state or action changes: a policy trained on
 #: another layout is refused.
-LAYOUT_VERSION = 1
-#: Configuration slots of the action space.
-K_MAX = 16
-PLACES = 3
-REFUSE = PLACES * K_MAX
-ACTIONS = REFUSE + 1
-#: Device classes with their own one-hot entry (a class beyond shares the last one).
-D_MAX = 4
-#: Edges described one by one in the state (the others only in its aggregates).
-E_MAX = 8
-#: Objective units of one "value" in the features (a refused request costs 100 in generated instances).
-VALUE_UNIT = 100.0
-#: Every feature is clipped to [-OBS_CLIP, OBS_CLIP].
-OBS_CLIP = 10.0
-#: A count of users is divided by this in the features.
-USERS_UNIT = 50.0
+LAYOUT_VERSION = 2
+#: Sweeps of turns per slot by default (the first places, the others revise).
+SWEEPS = 4
 
-OPTION_FIELDS = ("available", "value", "root_uplink", "root_downlink", "root_compute", "value_at_last_loads")
-USER_FIELDS = ("asks", "requested_seconds", "uplink_efficiency", "downlink_efficiency", "distance_km",
-               *(f"device_{i}" for i in range(D_MAX)), "device_has_gpu", "device_speed", "device_memory",
-               "device_power", "tx_power", "rx_power", "best_alone", "best_alone_over_refusal", "options")
-CELL_FIELDS = ("cell_requests", "cell_request_share", "edge_speed", "edge_memory", "cloud_enabled",
-               "edge_rank", "edge_rank_share", "edge_advantage",
-               "last_local", "last_edge", "last_cloud", "last_refused", "last_root_uplink", "last_root_downlink",
-               "last_root_compute")
-OBSERVATION_FIELDS = (USER_FIELDS + CELL_FIELDS
-                      + tuple(f"{f}[{k}/{p}]" for k in range(K_MAX) for p in ("local", "edge", "cloud")
-                              for f in OPTION_FIELDS))
-OBSERVATION = len(OBSERVATION_FIELDS)
-_U, _C = len(USER_FIELDS), len(CELL_FIELDS)
-
-EDGE_FIELDS = ("exists", "requests", "speed", "memory", "last_edge_users", "last_root_compute",
-               "last_root_downlink", "mean_edge_advantage")
-STATE_FIELDS = (("users", "requests", "request_share") + tuple(f"device_share_{i}" for i in range(D_MAX))
-                + tuple(f"{w}_{s}" for w in ("uplink", "downlink") for s in ("mean", "q10", "q50", "q90"))
-                + ("last_local", "last_edge", "last_cloud", "last_refused", "cloud_enabled", "delay_weight",
-                   "energy_weight", "refusal_penalty", "progress", "mean_best_alone")
-                + tuple(f"edge{e}_{f}" for e in range(E_MAX) for f in EDGE_FIELDS))
+ROW_FIELDS = ("q_vs_best", "q_vs_best_fine", "is_best", "q_vs_current", "value", "pressure_uplink", "pressure_downlink", "pressure_compute",
+              "cost_uplink", "cost_downlink", "cost_compute", "share_uplink", "share_downlink", "share_compute",
+              "local", "edge", "cloud", "refuse", "is_current", "model_loaded", "load_memory_share",
+              "free_memory_after", "utility", "log_generation_seconds", "value_over_refusal")
+CONTEXT_FIELDS = ("first_sweep", "cell_requests", "sweep_progress", "still_to_place", "to_place_uplink",
+                  "to_place_downlink", "to_place_compute", "best_over_refusal", "allowed_rows", "cloud_enabled",
+                  "refusal_penalty")
+STATE_FIELDS = ("requests", "users", "cells", "turns_done", "cloud_enabled", "refusal_penalty", "cloud_price",
+                "share_local", "share_edge", "share_cloud", "share_refused", "objective_per_request",
+                "mean_best_alone")
+#: The actor's input per row: the row's features, then its mover's context.
+ROW_INPUT = len(ROW_FIELDS) + len(CONTEXT_FIELDS)
+CONTEXT = len(CONTEXT_FIELDS)
 STATE = len(STATE_FIELDS)
+REFUSE_ROW = 0
 
 #: What a policy file must agree with (compared key by key when a policy is loaded).
-LAYOUT = {"version": LAYOUT_VERSION, "observation": OBSERVATION, "state": STATE, "actions": ACTIONS,
-          "k_max": K_MAX, "d_max": D_MAX, "e_max": E_MAX, "value_unit": VALUE_UNIT}
+LAYOUT = {"version": LAYOUT_VERSION, "row": ROW_FIELDS, "context": CONTEXT_FIELDS, "state": STATE_FIELDS}
 
 
-def action_of(config: int, place: int) -> int:
-    """The action that serves with configuration slot ``config`` at ``place`` (0 local, 1 edge, 2 cloud)."""
-    return PLACES * int(config) + int(place)
+def symlog(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
 
 
-# -- per instance, computed once --------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class _Static:
-    distance_km: np.ndarray  # (U, T)
-    user: np.ndarray  # (U, n_user_static) device features per user
-    cell_users: np.ndarray  # (E,) users per cell
+class Board:
+    """Slots of one or more instances (``problems``: (instance, slot) pairs) played turn by turn together:
+    the options in canonical order, the current choices and what they use, the turn schedule, and the rows,
+    context, state and reward of each move. Problems never interact: each has its own users, resources,
+    edges and models, so a batch of problems trains (and a multi-slot instance decides) in one pass."""
 
+    def __init__(self, problems: Sequence[tuple[Instance, int]], sweeps: int = SWEEPS):
+        if int(sweeps) < 1:
+            raise ValueError(f"sweeps must be at least 1, got {sweeps}")
+        self.problems = list(problems)
+        self.sweeps = int(sweeps)
+        cols: dict[str, list] = {k: [] for k in (
+            "o_pos", "o_index", "o_value", "o_cost", "o_res", "o_place", "o_pair", "o_seconds", "o_utility",
+            "p_problem", "p_cell", "p_user", "p_res", "c_problem", "pair_edge", "pair_memory", "e_capacity",
+            "b_unit", "b_refusal", "b_price", "b_cloud", "b_users", "b_cells", "p_best")}
+        pos0 = res0 = pair0 = cell0 = 0
+        for b, (inst, t) in enumerate(self.problems):
+            o = inst.options(t)
+            E, M = inst.num_edges, inst.num_models
+            n = int(o.users.size)
+            standalone = o.value - o.cost.sum(axis=1)
+            usable = np.isfinite(standalone) & np.isfinite(o.cost).all(axis=1)
+            crank, mrank = inst.config_rank, inst.model_rank
+            keep = np.flatnonzero(usable)
+            keep = keep[np.lexsort((o.place[keep], crank[o.config[keep]], o.user[keep]))]
+            owner = np.searchsorted(o.users, o.user[keep])
+            cols["o_pos"].append(pos0 + owner)
+            cols["o_index"].append(keep)
+            cols["o_value"].append(o.value[keep])
+            cols["o_cost"].append(o.cost[keep])
+            cols["o_res"].append(res0 + o.resource[keep])
+            cols["o_place"].append(o.place[keep])
+            cols["o_pair"].append(np.where(o.place[keep] == EDGE, pair0 + o.edge[keep] * M + mrank[o.model[keep]], -1))
+            k, place, u = o.config[keep], o.place[keep], o.user[keep]
+            speed = np.select([place == LOCAL, place == EDGE],
+                              [inst.device_speed[inst.user_device[u]], inst.edge_speed[o.edge[keep]]], inst.cloud_speed)
+            cols["o_seconds"].append(inst.config_reference_seconds[k] / np.maximum(speed, 1e-300))
+            cols["o_utility"].append(inst.utility_weight * inst.config_utility[k])
+            cols["p_problem"].append(np.full(n, b))
+            cols["p_cell"].append(cell0 + inst.user_edge[o.users])
+            cols["p_user"].append(o.users)
+            e = inst.user_edge[o.users]
+            cols["p_res"].append(res0 + np.stack([e, E + e, 2 * E + e], axis=1))
+            best = np.full(n, -np.inf)
+            np.maximum.at(best, owner, standalone[keep])
+            cols["p_best"].append(best)
+            cols["c_problem"].append(np.full(E, b))
+            # pairs (edge, model) in canonical model order: every memory sum runs in that order
+            cols["pair_edge"].append(cell0 + np.repeat(np.arange(E), M))
+            by_rank = np.empty(M)
+            by_rank[mrank] = inst.model_memory_gb
+            cols["pair_memory"].append(np.tile(by_rank, E))
+            cols["e_capacity"].append(inst.edge_memory_gb * (1 + TOL))
+            scale = np.maximum(np.abs(o.value[keep]), o.cost[keep].sum(axis=1))
+            unit = float(np.median(scale)) if scale.size else 1.0
+            cols["b_unit"].append([max(unit, 1e-9, 1e-12 * float(inst.refusal_penalty))])
+            cols["b_refusal"].append([o.refusal_value])
+            cols["b_price"].append([inst.cloud_price])
+            cols["b_cloud"].append([float(inst.cloud_enabled)])
+            cols["b_users"].append([inst.num_users])
+            cols["b_cells"].append([E])
+            pos0, res0, pair0, cell0 = pos0 + n, res0 + 3 * E, pair0 + E * M, cell0 + E
+        cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+        self.num_positions, self.num_resources, self.num_pairs, self.num_cells = pos0, res0, pair0, cell0
+        ints = ("o_pos", "o_index", "o_res", "o_place", "o_pair", "p_problem", "p_cell", "p_user", "p_res",
+                "c_problem", "pair_edge")
+        for key, value in cat.items():
+            setattr(self, key, value.astype(np.int64) if key in ints else value.astype(float))
+        self.o_cost = self.o_cost.reshape(-1, 3)
+        self.o_res = self.o_res.reshape(-1, 3)
+        self.p_res = self.p_res.reshape(-1, 3)
+        self.o_root = np.sqrt(self.o_cost)
+        P = self.num_positions
+        self.o_start = np.searchsorted(self.o_pos, np.arange(P), side="left")
+        self.o_end = np.searchsorted(self.o_pos, np.arange(P), side="right")
+        self.p_unit = self.b_unit[self.p_problem] if P else np.zeros(0)
+        self.p_refusal = self.b_refusal[self.p_problem] if P else np.zeros(0)
+        # the turn schedule: per cell, the users with an option, best stand-alone value first
+        has = self.o_end > self.o_start
+        order = np.lexsort((np.arange(P), -self.p_best, self.p_cell))
+        order = order[has[order]]
+        first = np.searchsorted(self.p_cell[order], self.p_cell[order], side="left")
+        self.turn = np.full(P, -1, dtype=np.int64)  # each position's turn within its cell's sweep
+        self.turn[order] = np.arange(order.size) - first
+        self.cell_turns = np.bincount(self.p_cell[order], minlength=self.num_cells)  # turns per sweep per cell
+        self.ticks = int(self.cell_turns.max(initial=0))
+        self._movers = [np.zeros(0, dtype=np.int64)] * self.ticks
+        if order.size:
+            by_turn = order[np.argsort(self.turn[order], kind="stable")]
+            bounds = np.searchsorted(self.turn[by_turn], np.arange(self.ticks + 1))
+            self._movers = [np.sort(by_turn[bounds[j]:bounds[j + 1]]) for j in range(self.ticks)]
+        # the stand-alone roots of each user's best option (what it could add to each resource's pressure)
+        self.p_best_root = np.zeros((P, 3))
+        if self.o_pos.size:
+            alone = self.o_value - self.o_cost.sum(axis=1)
+            is_best = alone == self.p_best[self.o_pos]
+            first_best = np.full(P, -1, dtype=np.int64)
+            idx = np.flatnonzero(is_best)[::-1]
+            first_best[self.o_pos[idx]] = idx  # the first (canonical) best option of each user
+            ok = first_best >= 0
+            self.p_best_root[ok] = self.o_root[first_best[ok]]
+        self.reset()
 
-_STATIC: weakref.WeakKeyDictionary[Instance, _Static] = weakref.WeakKeyDictionary()
+    # -- state -----------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Every request refused, before the first turn; the sweep and tick counters at the start."""
+        self.chosen = np.full(self.num_positions, -1, dtype=np.int64)
+        self.pair_users = np.zeros(self.num_pairs, dtype=np.int64)
+        self.sweep, self.tick = 0, 0
+        self.changed_in_sweep = 0
+        self._refresh()
 
+    def _refresh(self) -> None:
+        """Resource pressures and edge memory in use, recomputed from the choices (no rounding carried)."""
+        has = self.chosen >= 0
+        picked = self.chosen[has]
+        self.roots = np.bincount(self.o_res[picked].ravel(), weights=self.o_root[picked].ravel(),
+                                 minlength=self.num_resources)
+        loaded = self.pair_users > 0
+        self.edge_used = np.bincount(self.pair_edge[loaded], weights=self.pair_memory[loaded],
+                                     minlength=self.num_cells)
+        # the still-to-place pressure of the first sweep: the stand-alone roots of the users who move after the
+        # current tick's movers
+        waiting = (self.turn > self.tick) if self.sweep == 0 else np.zeros(self.num_positions, dtype=bool)
+        self.waiting_roots = np.bincount(self.p_res[waiting].ravel(), weights=self.p_best_root[waiting].ravel(),
+                                         minlength=self.num_resources)
+        self.waiting_count = np.bincount(self.p_cell[waiting], minlength=self.num_cells)
 
-def _static(inst: Instance) -> _Static:
-    got = _STATIC.get(inst)
-    if got is None:
-        distance = np.array([u["distance_m"] for u in inst.content["users"]], dtype=float) / 1000.0
-        D = len(inst.device_names)
-        onehot = np.zeros((D, D_MAX))
-        onehot[np.arange(D), np.minimum(np.arange(D), D_MAX - 1)] = 1.0
-        device = np.column_stack([onehot, inst.device_speed > 0, inst.device_speed * 10.0,
-                                  inst.device_memory_gb / 32.0, inst.device_power_watts / 100.0,
-                                  inst.device_tx_watts, inst.device_rx_watts * 10.0])
-        got = _Static(distance, device[inst.user_device],
-                      np.bincount(inst.user_edge, minlength=inst.num_edges).astype(float))
-        _STATIC[inst] = got
-    return got
+    @property
+    def done(self) -> bool:
+        return self.sweep >= self.sweeps or self.ticks == 0
 
+    def movers(self) -> np.ndarray:
+        """The positions whose turn it is (at most one per cell), in position order."""
+        return self._movers[self.tick] if not self.done else np.zeros(0, dtype=np.int64)
 
-# -- what the last slot left -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Loads:
-    """What the users of each cell chose in a slot: counts (E, 4) of local, edge, cloud and refused (of the
-    users who asked), and per resource (3E: uplinks, downlinks, computes) the sum of the square roots of the
-    chosen options' costs (with closed-form shares a resource costs that sum squared)."""
+    # -- what a mover sees -----------------------------------------------------------------------------------
+    def rows(self, movers: np.ndarray) -> dict:
+        """The movers' rows: ``features`` (N, ROW_INPUT) float32 (row features, then the mover's context),
+        ``mover`` (N,) the row's mover (index into ``movers``), ``slot`` (N,) its place among the mover's rows
+        (0: refuse), ``option`` (N,) the board option (-1: refuse), ``allowed`` (N,) bool, ``reward`` (N,) the
+        move's reward if taken (in units), ``context`` (B, CONTEXT), ``q`` (N,) the row's value in objective
+        points, ``unit`` (B,) each mover's problem's unit."""
+        movers = np.asarray(movers, dtype=np.int64)
+        B = movers.size
+        count = self.o_end[movers] - self.o_start[movers]
+        n_rows = count + 1
+        mover = np.repeat(np.arange(B), n_rows)
+        starts = np.cumsum(n_rows) - n_rows
+        slot = np.arange(mover.size) - starts[mover]
+        option = np.where(slot > 0, self.o_start[movers][mover] + slot - 1, -1)
+        is_opt = option >= 0
+        opt = np.where(is_opt, option, 0)
+        cur = self.chosen[movers]
+        cur_ok = cur >= 0
+        cur_i = np.where(cur_ok, cur, 0)
+        s_cur = np.where(cur_ok[:, None], self.o_root[cur_i], 0.0)
+        R = np.maximum(self.roots[self.p_res[movers]] - s_cur, 0.0)  # (B, 3) the others' pressure
+        unit = self.p_unit[movers]
+        refusal = self.p_refusal[movers]
+        s = np.where(is_opt[:, None], self.o_root[opt], 0.0)
+        pressure = s * (2.0 * R[mover] + s)
+        value = np.where(is_opt, self.o_value[opt], refusal[mover])
+        q = value - pressure.sum(axis=1)
+        q_cur = np.where(cur_ok, self.o_value[cur_i] - (s_cur * (2.0 * R + s_cur)).sum(axis=1), refusal)
+        # memory: an edge option whose model is not loaded (but for the mover itself) must fit what is left
+        place = np.where(is_opt, self.o_place[opt], -1)
+        pair = np.where(is_opt, self.o_pair[opt], -1)
+        on_edge = pair >= 0
+        pair_i = np.where(on_edge, pair, 0)
+        cur_pair = np.where(cur_ok, self.o_pair[cur_i], -1)
+        mine = (cur_pair[mover] == pair) & on_edge
+        others = np.where(on_edge, self.pair_users[pair_i] - mine, 0)
+        loaded = on_edge & (others > 0)
+        cur_pair_i = np.where(cur_pair >= 0, cur_pair, 0)
+        frees = np.where((cur_pair >= 0) & (self.pair_users[cur_pair_i] == 1), self.pair_memory[cur_pair_i], 0.0)
+        edge = self.p_cell[movers][mover]
+        capacity = self.e_capacity[edge]
+        need = np.where(on_edge & ~loaded, self.pair_memory[pair_i], 0.0)
+        free_after = capacity - self.edge_used[edge] + frees[mover] - need
+        allowed = ~on_edge | loaded | (free_after >= 0.0)
+        q_best = np.full(B, -np.inf)
+        np.maximum.at(q_best, mover, np.where(allowed, q, -np.inf))
+        u = unit[mover]
+        cost = np.where(is_opt[:, None], self.o_cost[opt], 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(s > 0, s / (R[mover] + s), 0.0)
+        onehot = np.zeros((mover.size, 4))
+        onehot[np.arange(mover.size), np.where(is_opt, place, 3)] = 1.0
+        seconds = np.where(is_opt, self.o_seconds[opt], 0.0)
+        below = (q - q_best[mover]) / u
+        feats = np.column_stack([
+            symlog(below), symlog(1000.0 * below), allowed & (q == q_best[mover]), symlog((q - q_cur[mover]) / u),
+            symlog(value / u),
+            symlog(pressure / u[:, None]), symlog(cost / u[:, None]), share, onehot,
+            (option == cur[mover]) & is_opt | (~is_opt & ~cur_ok[mover]),
+            loaded, np.where(on_edge & ~loaded, self.pair_memory[pair_i] / capacity, 0.0),
+            np.where(on_edge, free_after / capacity, 0.0),
+            symlog(np.where(is_opt, self.o_utility[opt], 0.0) / u), np.log10(1.0 + seconds) / 3.0,
+            symlog((value - refusal[mover]) / u)])
+        context = self.context(movers, q_best, np.bincount(mover, weights=allowed, minlength=B))
+        features = np.concatenate([feats, context[mover]], axis=1).astype(np.float32)
+        return {"features": features, "mover": mover, "slot": slot, "option": option, "allowed": allowed,
+                "reward": (q - q_cur[mover]) / u, "q": q, "context": context, "unit": unit}
 
-    counts: np.ndarray
-    roots: np.ndarray
+    def context(self, movers: np.ndarray, q_best: np.ndarray, allowed_rows: np.ndarray) -> np.ndarray:
+        """(B, CONTEXT) the movers' context (``CONTEXT_FIELDS``)."""
+        cell = self.p_cell[movers]
+        n = self.cell_turns[cell].astype(float)
+        unit = self.p_unit[movers]
+        res = self.p_res[movers]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wait = self.waiting_roots[res]
+            to_place = np.where(wait > 0, wait / (self.roots[res] + wait), 0.0)
+        problem = self.p_problem[movers]
+        return np.column_stack([
+            np.full(movers.size, float(self.sweep == 0)), np.log1p(n) / 5.0, self.tick / np.maximum(n, 1.0),
+            self.waiting_count[cell] / np.maximum(n, 1.0), to_place,
+            symlog((q_best - self.p_refusal[movers]) / unit), np.log1p(allowed_rows) / 5.0,
+            self.b_cloud[problem], symlog(-self.b_refusal[problem] / unit)])
 
-    @classmethod
-    def none(cls, edges: int) -> Loads:
-        return cls(np.zeros((edges, 4)), np.zeros(3 * edges))
+    def state(self, problems: np.ndarray | None = None) -> np.ndarray:
+        """(len(problems), STATE) float32 the global state of each problem (``STATE_FIELDS``); all by default."""
+        nb = len(self.problems)
+        problems = np.arange(nb) if problems is None else np.asarray(problems, dtype=np.int64)
+        requests = np.bincount(self.p_problem, minlength=nb).astype(float)
+        has = self.chosen >= 0
+        place = np.where(has, self.o_place[np.where(has, self.chosen, 0)], 3)
+        counts = np.zeros((nb, 4))
+        np.add.at(counts, (self.p_problem, place), 1.0)
+        value = self.objective_parts()
+        turns = np.bincount(self.p_problem[self.turn >= 0], minlength=nb).astype(float) * self.sweeps
+        done = np.bincount(self.p_problem[(self.turn >= 0) & (self.turn < self.tick)], minlength=nb) + np.bincount(
+            self.p_problem[self.turn >= 0], minlength=nb) * min(self.sweep, self.sweeps)
+        best = np.bincount(self.p_problem, weights=np.where(np.isfinite(self.p_best), self.p_best, 0.0), minlength=nb)
+        r = np.maximum(requests, 1.0)
+        s = np.column_stack([
+            np.log1p(requests) / 5.0, np.log1p(self.b_users) / 5.0, self.b_cells / 8.0, done / np.maximum(turns, 1.0),
+            self.b_cloud, symlog(-self.b_refusal / self.b_unit), symlog(self.b_price / self.b_unit),
+            counts / r[:, None], symlog(value / r / self.b_unit), symlog(best / r / self.b_unit)])
+        return s[problems].astype(np.float32)
 
+    # -- moves -------------------------------------------------------------------------------------------------
+    def apply(self, movers: np.ndarray, options: np.ndarray) -> int:
+        """The movers take board options (-1: refuse) and the tick advances (:meth:`move`, :meth:`advance`).
+        Returns how many changed their choice."""
+        changed = self.move(movers, options)
+        self.advance()
+        return changed
 
-# -- one slot ---------------------------------------------------------------------------------------------
-class Slot:
-    """Slot ``t`` of ``inst`` as a policy sees it (``last``: the loads of the slot before, None at the first)."""
+    def move(self, movers: np.ndarray, options: np.ndarray) -> int:
+        """Some of the tick's movers take board options (-1: refuse); how many changed their choice. Movers of
+        one tick are in different cells, so moving them one at a time or all at once is the same."""
+        movers = np.asarray(movers, dtype=np.int64)
+        options = np.asarray(options, dtype=np.int64)
+        old = self.chosen[movers]
+        changed = old != options
+        for picks, sign in ((old, -1), (options, 1)):
+            pairs = np.where(picks >= 0, self.o_pair[np.where(picks >= 0, picks, 0)], -1)
+            np.add.at(self.pair_users, pairs[changed & (pairs >= 0)], sign)
+        self.chosen[movers] = options
+        self.changed_in_sweep += int(changed.sum())
+        self._refresh()
+        return int(changed.sum())
 
-    def __init__(self, inst: Instance, t: int, last: Loads | None = None):
-        o = inst.options(t)
-        self.inst, self.t, self.opts = inst, t, o
-        self.last = Loads.none(inst.num_edges) if last is None else last
-        U, E, n = inst.num_users, inst.num_edges, int(o.users.size)
-        self.n = n
-        self.pos = np.full(U, -1, dtype=np.int64)  # each user's position in o.users (-1: asks nothing)
-        self.pos[o.users] = np.arange(n)
-        self.root = np.sqrt(o.cost)
-        standalone = o.value - o.cost.sum(axis=1)
-        usable = np.isfinite(standalone) & (o.config < K_MAX)
-        self.owner = np.searchsorted(o.users, o.user)  # each option's position
-        act = PLACES * o.config + o.place
-        self.table = np.full((n, REFUSE), -1, dtype=np.int64)  # option index of (position, action)
-        self.table[self.owner[usable], act[usable]] = np.flatnonzero(usable)
-        self.usable = usable
-        self.standalone = standalone
-        mask = np.zeros((U, ACTIONS), dtype=bool)
-        mask[o.users, :REFUSE] = self.table >= 0
-        mask[:, REFUSE] = True
-        self.mask = mask
-        # every requesting user's best option alone, best edge and best non-edge option alone
-        self.best = np.full(n, o.refusal_value)
-        np.maximum.at(self.best, self.owner[usable], standalone[usable])
-        edge_opt = usable & (o.place == EDGE)
-        best_edge = np.full(n, -np.inf)
-        np.maximum.at(best_edge, self.owner[edge_opt], standalone[edge_opt])
-        best_other = np.full(n, o.refusal_value)
-        other = usable & (o.place != EDGE)
-        np.maximum.at(best_other, self.owner[other], standalone[other])
-        self.advantage = np.where(np.isfinite(best_edge), best_edge - best_other, -np.inf)
-        self.cell = inst.user_edge[o.users]  # each requesting user's cell
-        self.requests = np.bincount(self.cell, minlength=E).astype(float)
+    def advance(self) -> None:
+        """To the next tick; after a sweep's last tick, to the next sweep, or to the end when the sweep was a
+        revision that changed nothing (the next would be the same) or the last."""
+        self.tick += 1
+        if self.tick >= self.ticks:
+            converged = self.sweep > 0 and self.changed_in_sweep == 0
+            self.sweep = self.sweeps if converged else self.sweep + 1
+            self.tick, self.changed_in_sweep = 0, 0
+        self._refresh()
 
-    # -- what the policy sees --------------------------------------------------------------------------
-    def observations(self) -> np.ndarray:
-        """(U, OBSERVATION) float32: every user's observation (module docstring; ``OBSERVATION_FIELDS``)."""
-        inst, o, t, n = self.inst, self.opts, self.t, self.n
-        U, E = inst.num_users, inst.num_edges
-        st = _static(inst)
-        obs = np.zeros((U, OBSERVATION))
-        users = o.users
-        # the user: request, channel, device
-        obs[:, 0] = inst.requested[:, t]
-        obs[:, 1] = inst.requested_seconds[:, t] / 8.0
-        obs[:, 2] = inst.uplink_efficiency[:, t] / 10.0
-        obs[:, 3] = inst.downlink_efficiency[:, t] / 10.0
-        obs[:, 4] = st.distance_km[:, t]
-        obs[:, 5:5 + st.user.shape[1]] = st.user
-        j = 5 + st.user.shape[1]
-        count = (self.table >= 0).sum(axis=1)
-        obs[users, j] = self.best / VALUE_UNIT
-        obs[users, j + 1] = (self.best - o.refusal_value) / VALUE_UNIT
-        obs[users, j + 2] = count / REFUSE
-        # the cell: now
-        c = _U
-        e = inst.user_edge
-        obs[:, c] = self.requests[e] / USERS_UNIT
-        obs[:, c + 1] = self.requests[e] / np.maximum(st.cell_users[e], 1.0)
-        obs[:, c + 2] = inst.edge_speed[e]
-        obs[:, c + 3] = inst.edge_memory_gb[e] / 80.0
-        obs[:, c + 4] = float(inst.cloud_enabled)
-        if n:
-            # rank among the cell's requesting users by what the edge adds to their best alternative
-            # (most first; ties by downlink efficiency, then index)
-            adv = np.where(np.isfinite(self.advantage), self.advantage, -1e9)
-            order = np.lexsort((users, -inst.downlink_efficiency[users, t], -adv, self.cell))
-            first = np.searchsorted(self.cell[order], self.cell[order], side="left")
-            rank = np.empty(n)
-            rank[order] = np.arange(n) - first
-            obs[users, c + 5] = rank / USERS_UNIT
-            obs[users, c + 6] = rank / np.maximum(self.requests[self.cell] - 1.0, 1.0)
-            obs[users, c + 7] = np.clip(adv, -OBS_CLIP, OBS_CLIP) / 10.0
-        # the cell: the last slot
-        last = self.last
-        asked = np.maximum(last.counts.sum(axis=1), 1.0)
-        obs[:, c + 8:c + 12] = (last.counts / asked[:, None])[e]
-        obs[:, c + 12] = last.roots[e] * 100.0
-        obs[:, c + 13] = last.roots[E + e] * 10.0
-        obs[:, c + 14] = last.roots[2 * E + e]
-        # the options
-        if n:
-            keep = np.flatnonzero(self.usable)
-            k = keep
-            rel = (o.value[k] - self.best[self.owner[k]]) / 10.0
-            R = last.roots[o.resource[k]]
-            s = self.root[k]
-            at_last = (o.value[k] - (s * (2.0 * R + s)).sum(axis=1) - self.best[self.owner[k]]) / 10.0
-            feats = np.column_stack([np.ones(k.size), rel, s[:, 0] * 100.0, s[:, 1] * 10.0, s[:, 2], at_last])
-            base = _U + _C + (PLACES * o.config[k] + o.place[k]) * len(OPTION_FIELDS)
-            cols = base[:, None] + np.arange(len(OPTION_FIELDS))
-            obs[users[self.owner[k]][:, None], cols] = feats
-        np.clip(obs, -OBS_CLIP, OBS_CLIP, out=obs)
-        return obs.astype(np.float32)
+    def objective_parts(self) -> np.ndarray:
+        """(problems,) each problem's objective with optimal shares for the current choices."""
+        nb = len(self.problems)
+        has = self.chosen >= 0
+        picked = self.chosen[has]
+        value = np.bincount(self.p_problem[has], weights=self.o_value[picked], minlength=nb).astype(float)
+        value += np.bincount(self.p_problem[~has], weights=self.p_refusal[~has], minlength=nb)
+        res_problem = np.zeros(self.num_resources, dtype=np.int64)
+        if self.num_positions:
+            res_problem[self.p_res.ravel()] = np.repeat(self.p_problem, 3)
+        return value - np.bincount(res_problem, weights=self.roots ** 2, minlength=nb)
 
-    def state(self) -> np.ndarray:
-        """(STATE,) float32: the global state (module docstring; ``STATE_FIELDS``)."""
-        inst, o, t, n = self.inst, self.opts, self.t, self.n
-        E = inst.num_edges
-        s = np.zeros(STATE)
-        U = inst.num_users
-        s[0], s[1], s[2] = U / 100.0, n / 100.0, n / U
-        dev = np.bincount(np.minimum(inst.user_device[o.users], D_MAX - 1), minlength=D_MAX)
-        s[3:3 + D_MAX] = dev / max(n, 1)
-        j = 3 + D_MAX
-        for eff in (inst.uplink_efficiency, inst.downlink_efficiency):
-            x = eff[o.users, t] / 10.0 if n else np.zeros(1)
-            s[j:j + 4] = [x.mean(), *np.quantile(x, [0.1, 0.5, 0.9])]
-            j += 4
-        counts = self.last.counts.sum(axis=0)
-        s[j:j + 4] = counts / max(counts.sum(), 1.0)
-        j += 4
-        s[j:j + 6] = [float(inst.cloud_enabled), inst.delay_per_second * 10.0, inst.energy_per_joule * 1000.0,
-                      inst.refusal_penalty / VALUE_UNIT, t / max(inst.slots, 1),
-                      float(self.best.mean()) / VALUE_UNIT if n else 0.0]
-        j += 6
-        m = min(E, E_MAX)
-        adv = np.where(np.isfinite(self.advantage), self.advantage, 0.0)
-        mean_adv = np.bincount(self.cell, weights=adv, minlength=E) / np.maximum(self.requests, 1.0)
-        edges = np.column_stack([np.ones(m), self.requests[:m] / USERS_UNIT, inst.edge_speed[:m],
-                                 inst.edge_memory_gb[:m] / 80.0, self.last.counts[:m, 1] / USERS_UNIT,
-                                 self.last.roots[2 * E:2 * E + m], self.last.roots[E:E + m] * 10.0,
-                                 mean_adv[:m] / 10.0])
-        s[j:j + edges.size] = edges.ravel()
-        np.clip(s, -OBS_CLIP, OBS_CLIP, out=s)
-        return s.astype(np.float32)
-
-    # -- what the actions do ---------------------------------------------------------------------------
-    def decide(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every requesting user's option (in the order of ``opts.users``; -1 refused) for the users' actions
-        (U,), and which users' actions were repaired: forbidden by the mask (taken as refusal; for a user who
-        asks nothing, any action but REFUSE), or refused because their edge's memory could not hold every
-        model asked for."""
-        o = self.opts
-        actions = np.asarray(actions, dtype=np.int64)
-        repaired = (actions < 0) | (actions >= ACTIONS)
-        a = np.where(repaired, REFUSE, actions)
-        repaired |= ~self.mask[np.arange(a.size), a]
-        chosen = np.full(self.n, -1, dtype=np.int64)
-        if self.n:
-            mine = a[o.users]
-            ok = (mine < REFUSE) & ~repaired[o.users]
-            chosen[ok] = self.table[np.flatnonzero(ok), mine[ok]]
-            dropped = self._fit_memory(chosen)
-            repaired[o.users[dropped]] = True
-            chosen[dropped] = -1
-        return chosen, repaired
-
-    def _fit_memory(self, chosen: np.ndarray) -> np.ndarray:
-        """Positions of the users refused because their edge cannot hold every model its users asked for."""
-        o, inst = self.opts, self.inst
-        picked = np.flatnonzero(chosen >= 0)
-        on_edge = picked[o.place[chosen[picked]] == EDGE]
-        if on_edge.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        e, m = o.edge[chosen[on_edge]], o.model[chosen[on_edge]]
-        M = inst.num_models
-        users_of = np.zeros((inst.num_edges, M), dtype=np.int64)
-        np.add.at(users_of, (e, m), 1)
-        capacity = inst.edge_memory_gb * (1 + 1e-9)
-        drop = np.zeros_like(users_of, dtype=bool)
-        for edge in np.flatnonzero((users_of > 0) @ inst.model_memory_gb > capacity):
-            held = np.flatnonzero(users_of[edge] > 0)
-            # fewest users first, then the largest model, then the last in the catalog
-            for model in held[np.lexsort((-held, -inst.model_memory_gb[held], users_of[edge, held]))]:
-                if (users_of[edge] > 0) @ inst.model_memory_gb <= capacity[edge]:
-                    break
-                users_of[edge, model] = 0
-                drop[edge, model] = True
-        return on_edge[drop[e, m]]
-
-    def objective(self, chosen: np.ndarray, allocation: str = "closed") -> float:
-        """The slot's objective for the choices after the allocation stage: ``plans.slot_value`` (the
-        square-root rule's optimum) for "closed"; for "slsqp" and "equal" the options' values less each
-        cost over its actual share (SLSQP failing falls back to the closed form, shares over 1 are scaled
-        down, as the heuristics do)."""
-        if allocation == "closed":
-            return slot_value(self.opts, chosen)
-        x = slot_shares(self.inst, self.opts, chosen, allocation)
-        return priced(self.opts, chosen, x)
-
-    def differences(self, chosen: np.ndarray) -> np.ndarray:
-        """(U,) what each user's choice adds to the slot's objective (closed-form shares) against refusing it,
-        the others' choices fixed: ``value - refusal - sum_r s (2 R_r - s)`` with ``R_r`` the summed square
-        roots on the user's resources. 0 for a refused user and for one who asks nothing."""
-        o = self.opts
-        out = np.zeros(self.inst.num_users)
-        has = chosen >= 0
-        if not has.any():
-            return out
-        picked = chosen[has]
-        roots = np.zeros(3 * self.inst.num_edges)
-        np.add.at(roots, o.resource[picked].ravel(), self.root[picked].ravel())
-        s = self.root[picked]
-        R = roots[o.resource[picked]]
-        out[o.users[has]] = o.value[picked] - o.refusal_value - (s * (2.0 * R - s)).sum(axis=1)
+    def choices(self) -> list[np.ndarray]:
+        """Per problem the choices in the order of its option table's users: an index into
+        ``inst.options(t)`` (-1: refused), the form plans.plan takes."""
+        out = []
+        for b in range(len(self.problems)):
+            mine = self.p_problem == b
+            c = self.chosen[mine]
+            out.append(np.where(c >= 0, self.o_index[np.where(c >= 0, c, 0)], -1))
         return out
-
-    def loads(self, chosen: np.ndarray) -> Loads:
-        """What these choices leave for the next slot's observations."""
-        o, E = self.opts, self.inst.num_edges
-        counts = np.zeros((E, 4))
-        has = chosen >= 0
-        place = np.where(has, o.place[np.where(has, chosen, 0)], 3)
-        np.add.at(counts, (self.cell, place), 1.0)
-        roots = np.zeros(3 * E)
-        picked = chosen[has]
-        np.add.at(roots, o.resource[picked].ravel(), self.root[picked].ravel())
-        return Loads(counts, roots)
-
-
-def slot_shares(inst: Instance, opts: Options, chosen: np.ndarray, allocation: str) -> np.ndarray:
-    """(U, 3) the shares of ``allocation`` for one slot's choices; SLSQP failing falls back to the closed form,
-    and shares that SLSQP's tolerance puts over 1 on a resource are scaled down to sum to 1."""
-    try:
-        x = shares(inst, opts, chosen, allocation)
-    except SolverFailed:
-        return shares(inst, opts, chosen, "closed")
-    total = np.zeros((inst.num_edges, 3))
-    np.add.at(total, inst.user_edge, x)
-    return x / np.maximum(total, 1.0)[inst.user_edge]
-
-
-def priced(opts: Options, chosen: np.ndarray, x: np.ndarray) -> float:
-    """The slot's objective for the choices with shares ``x`` (U, 3): values less each cost over its share."""
-    picked = chosen[chosen >= 0]
-    cost = opts.cost[picked]
-    share = x[opts.user[picked]]
-    used = cost > 0
-    paid = np.divide(cost, share, out=np.zeros_like(cost), where=used)
-    return float(opts.value[picked].sum() - paid.sum()) + opts.refusal_value * int((chosen < 0).sum())
 
 
 __all__ = [
-    "ACTIONS",
     "CLOUD",
+    "CONTEXT",
+    "CONTEXT_FIELDS",
     "EDGE",
-    "K_MAX",
     "LAYOUT",
     "LAYOUT_VERSION",
     "LOCAL",
-    "OBSERVATION",
-    "OBSERVATION_FIELDS",
-    "OBS_CLIP",
-    "PLACES",
-    "REFUSE",
+    "REFUSE_ROW",
+    "ROW_FIELDS",
+    "ROW_INPUT",
     "STATE",
     "STATE_FIELDS",
-    "VALUE_UNIT",
-    "Loads",
-    "Slot",
-    "action_of",
-    "priced",
-    "slot_shares",
+    "SWEEPS",
+    "Board",
+    "symlog",
 ]

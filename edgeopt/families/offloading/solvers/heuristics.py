@@ -24,6 +24,13 @@ closed >= slsqp >= equal in objective (benchmarks/offloading_allocation.py check
   response to the users placed before it: the option with the largest marginal change of the slot value
   (closed-form shares), loading its model on the edge when the model fits the memory left, or refusal
   when nothing beats it.
+- ``equal-share``: every requesting user takes its best option priced as if each of the ``n_e`` requesting
+  users of its cell had an equal share ``1/n_e`` of every resource it uses (``value - n_e * (uplink +
+  downlink + compute cost)``), refused when no estimate beats refusal; exact ties go by (model name,
+  configuration name, place), never by the order of the file. On an edge whose chosen models overflow the
+  GPU memory, models are kept by the number of users who chose them (most first, ties by model name), each
+  while it fits, and the users of a dropped model choose again by the same estimate among their other
+  options (local, cloud, an edge option of a kept model) or are refused. Parameter-free.
 - ``offload-ls``: local search from greedy-offload. A move changes one user's option, or refuses the user,
   and is priced exactly by the change of the slot value with closed-form shares; moves that would overflow
   an edge's memory are not made. ``strategy="best"`` makes the best move of the whole slot each time,
@@ -225,6 +232,40 @@ def random_offload(state: SlotState, rng: np.random.Generator, keep: float = 0.5
             state.set(i, int(idx[rng.integers(idx.size)]))
 
 
+def equal_share(state: SlotState) -> None:
+    """Every requesting user's best option at an equal share 1/n_e of each resource it uses (n_e: the
+    requesting users of its cell), exact ties by (model name, configuration name, place), refused when no
+    estimate beats refusal; then, per edge, the chosen models kept by users (most first, ties by name) while
+    they fit the GPU memory, and the users of a dropped model choosing again without it."""
+    o, inst = state.opts, state.inst
+    cell = inst.user_edge[o.users]  # (n,) each requesting user's cell
+    n_e = np.bincount(cell, minlength=inst.num_edges)[o.edge]  # (O,) the requesters of the option's cell
+    estimate = o.value - n_e * (o.cost[:, 0] + o.cost[:, 1] + o.cost[:, 2])
+    tie = inst.config_rank[o.config] * 3 + o.place  # (O,) smaller first among equal estimates
+
+    def best(idx: np.ndarray) -> int:
+        if idx.size == 0:
+            return -1
+        k = int(idx[np.lexsort((tie[idx], -estimate[idx]))[0]])
+        return k if estimate[k] > o.refusal_value else -1
+
+    for i in range(state.n):
+        state.set(i, best(state.options_of(i)))
+    for e in range(inst.num_edges):
+        count = state.users_of[e]
+        kept = np.zeros(inst.num_models, dtype=bool)
+        used = 0.0
+        for m in sorted(np.flatnonzero(count), key=lambda j: (-int(count[j]), inst.model_names[j])):
+            if used + state.memory[m] <= state.capacity[e]:
+                kept[m] = True
+                used += state.memory[m]
+        for i in np.flatnonzero(cell == e):
+            k = int(state.chosen[i])
+            if k >= 0 and o.place[k] == EDGE and not kept[o.model[k]]:
+                idx = state.options_of(int(i))
+                state.set(int(i), best(idx[(o.place[idx] != EDGE) | kept[o.model[idx]]]))
+
+
 def user_order(state: SlotState, order: str) -> np.ndarray:
     """Positions of the requesting users in the order greedy places them."""
     if order == "index":
@@ -409,6 +450,22 @@ class AllCloud(_PerSlot):
 
     def choose(self, state, options, rng, stop):
         all_cloud(state)
+        return True
+
+
+@register_solver
+class EqualShare(_PerSlot):
+    """Baseline: every requesting user takes its best option as if it had an equal share of each resource
+    with the other requesters of its cell, refused when none beats refusal; on an edge whose memory
+    overflows, the models most users chose are kept and the users of the others choose again.
+
+    Parameter-free and deterministic; exact ties go by (model name, configuration name, place), never by the
+    order of the file."""
+
+    name, what = "equal-share", "best options at equal shares, models kept by users under the GPU memory"
+
+    def choose(self, state, options, rng, stop):
+        equal_share(state)
         return True
 
 

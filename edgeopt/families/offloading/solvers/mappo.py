@@ -2,45 +2,59 @@
 value normalisation, rollouts, the PPO update, training, the policy file, and the two solvers that use a
 trained policy (``mappo`` and ``ippo``).
 
-The algorithm is that of the reference implementation, marlbenchmark/on-policy (Yu et al., "The Surprising
-Effectiveness of PPO in Cooperative Multi-Agent Games", NeurIPS 2022), algorithm ``mappo`` (no recurrent
-layer), with the defaults of its ``onpolicy/config.py`` (:class:`MAPPOConfig` lists them):
+**What acts.** One agent per user; in a slot the users of a cell take turns (observation.py: a first sweep
+places every request, later sweeps revise; cells proceed side by side). A mover scores its own option rows
+(refuse, then each configuration x place it can use, in canonical order) with one network shared by all
+agents: every row's features (its value against the others' current choices, its per-resource costs and
+pressures, its place, memory, loading, ...) and the mover's context go through an MLP; the rows' embeddings
+are max-pooled over the mover's rows and each row is scored from its embedding and that pool (a permutation-
+invariant set scorer, so the order of the rows changes nothing and any number of rows is taken); the scores
+are the logits of a categorical distribution over the allowed rows. Logits are clamped to +-``LOGIT_BOUND``
+before the softmax, so every allowed row keeps a positive probability; the decision is the row of the
+highest logit (the first in canonical order on a tie).
 
-- one actor shared by every agent (user): LayerNorm of the input, Linear-ReLU-LayerNorm twice (64 units), a
-  linear head over the actions (orthogonal init, gain sqrt(2) inside and 0.01 at the head, zero biases); the
-  logits of unavailable actions set to -1e10 before the softmax;
-- a centralised critic of the same shape on the agent-specific global state (the environment's ``state()``
-  followed by the agent's own observation, the "agent-specific" input the MAPPO paper recommends);
-  ``independent_critic=True`` gives IPPO: each agent's critic sees only its own observation;
-- value normalisation by running mean and variance (ValueNorm, beta 0.99999), GAE (gamma 0.99, lambda 0.95),
-  advantages normalised over the batch, PPO clip 0.2, clipped Huber value loss (delta 10), entropy 0.01,
-  value-loss coefficient 1, 15 epochs on one mini-batch, gradient norm clipped at 10, Adam (lr 5e-4,
-  eps 1e-5) for actor and critic;
-- ``n_rollout_threads`` environments stepped together for ``episode_length`` steps per update; an agent with
-  nothing to decide in a slot (it asks nothing: its only action is "idle") is inactive, as a dead agent in
-  the reference (``active_masks``): left out of the policy and value losses.
+**Critic.** MAPPO's centralised critic sees the mover's problem's global state (``Board.state``) beside the
+mover's context and a summary of its rows (their features' maximum, and the features of its best row by
+value); ``independent_critic=True`` gives IPPO, whose critic sees only the mover's context and row summary.
 
-Everything random is seeded from ``seed`` (torch, numpy, each environment, the action sampling and the
-mini-batch order through their own generators) and training runs on one CPU thread with
+**Reward and returns.** ``reward="change"`` (the default): a move's reward is the exact change of the slot's
+objective it makes (optimal shares), in units of the problem (observation.py), so the rewards of a slot sum
+to its objective. ``reward="regret"`` (with gamma 0 only): minus the move's shortfall from the mover's best
+row by value, over the gap between its best and second-best rows (0 for the best, -1 for the second, at
+most -10): the same ranking of a turn's rows, so with gamma 0 (each turn judged alone) the same best
+policy, but a close call weighs as much as a clear one. GAE runs along each agent's own turns in the slot
+(``gamma``, ``gae_lambda``); an agent's last turn ends its trajectory.
+
+The update is that of the reference implementation, marlbenchmark/on-policy (Yu et al., "The Surprising
+Effectiveness of PPO in Cooperative Multi-Agent Games", NeurIPS 2022), algorithm ``mappo``, with the
+defaults of its ``onpolicy/config.py`` where they apply (:class:`MAPPOConfig`): value normalisation
+(ValueNorm), advantages normalised over the batch, PPO clip 0.2, clipped Huber value loss, entropy 0.01,
+orthogonal initialisation, gradient clipping at 10, Adam (lr 5e-4, eps 1e-5), LayerNorm on the inputs.
+
+**Training data.** Problems (slots) drawn from the scenario space of scenarios.py (random catalogue subsets
+and orders, weights, cloud, GPUs, radii, bands, cells and users per cell) or from given instance files; every
+update collects about ``batch_decisions`` turns on a fresh batch of problems with sampled actions.
+
+Everything random is seeded from ``seed`` and training runs on one CPU thread with
 ``torch.use_deterministic_algorithms(True)``: the same seed gives the same policy file, bit for bit, on one
 machine. torch is imported inside the functions that need it: ``import edgeopt`` does not load it.
 
 **Policy file** (``torch.save``, read back with ``torch.load(..., weights_only=True)``): only tensors (the
 actor's and critic's state dicts, the value normaliser's statistics) and a JSON header (family, algorithm,
-the observation layout, the hyperparameters, the training seed and data, and the sha256 of the content). A
-policy of another family or layout is refused with a ValueError that names what differs.
+the layout of rows, context and state, the hyperparameters, the training data, the sha256 of the content).
+A policy of another family or layout is refused with a ValueError that names what differs; so is a file
+whose header or tensors are not what edgeopt writes, before any network is built from it.
 
-**Solvers** ``mappo`` and ``ippo``: per slot, every user's greedy action (the most probable available one)
-under the policy (``policy``: a path, by default the one shipped in edgeopt/data/policies), taken as
-observation.py says (a forbidden action, or an edge user whose model does not fit, is refused); then the
-models the edge users need are loaded and the resources shared by ``allocation`` (the heuristics' stage
-two). No training happens at solve time. Each takes only a policy trained by its own algorithm (a MAPPO
-policy given to ``ippo`` is a ValueError, and the reverse).
+**Solvers** ``mappo`` and ``ippo``: every slot of the instance played turn by turn with the policy's greedy
+rows (``sweeps`` sweeps, stopping early when a sweep changes nothing); then the models the edge users need
+are loaded and the resources shared by ``allocation`` (the heuristics' stage two). No training at solve time.
+Each takes only a policy trained by its own algorithm.
 """
 from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -55,37 +69,39 @@ from typing import Literal
 import numpy as np
 
 from edgeopt.families.offloading.observation import (
-    ACTIONS,
+    CONTEXT,
     LAYOUT,
-    OBSERVATION,
-    REFUSE,
+    ROW_FIELDS,
+    ROW_INPUT,
     STATE,
-    Loads,
-    Slot,
+    SWEEPS,
+    Board,
 )
 from edgeopt.families.offloading.solvers.heuristics import _past, _result
 from edgeopt.registry import register_solver
 from edgeopt.result import relative_gap
-from edgeopt.solver import Options, Solver, deadline
+from edgeopt.solver import Options, Solver, deadline, option
 
 POLICIES = Path(__file__).resolve().parents[3] / "data" / "policies"
 FORMAT = "edgeopt-policy"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 FAMILY = "offloading"
+#: Logits are clamped to this before the softmax: every allowed row keeps a probability of at least
+#: exp(-2 LOGIT_BOUND) / rows.
+LOGIT_BOUND = 40.0
+_R = len(ROW_FIELDS)
 
 
 # -- hyperparameters ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class MAPPOConfig:
     """MAPPO's hyperparameters. The defaults are those of marlbenchmark/on-policy ``onpolicy/config.py``
-    (algorithm ``mappo``), except the three marked as this problem's."""
+    (algorithm ``mappo``) where they apply; the last three are this problem's."""
 
     lr: float = 5e-4  # actor learning rate
     critic_lr: float = 5e-4
     opti_eps: float = 1e-5  # Adam's eps
     weight_decay: float = 0.0
-    n_rollout_threads: int = 32  # environments stepped together
-    episode_length: int = 200  # steps (slots) per environment per update
     ppo_epoch: int = 15
     num_mini_batch: int = 1
     clip_param: float = 0.2
@@ -94,26 +110,28 @@ class MAPPOConfig:
     max_grad_norm: float = 10.0
     gamma: float = 0.99
     gae_lambda: float = 0.95
-    use_gae: bool = True
     use_huber_loss: bool = True
     huber_delta: float = 10.0
     use_clipped_value_loss: bool = True
     use_valuenorm: bool = True
     use_max_grad_norm: bool = True
-    use_policy_active_masks: bool = True
-    use_value_active_masks: bool = True
     use_linear_lr_decay: bool = False
     hidden_size: int = 64
     layer_N: int = 1
     use_feature_normalization: bool = True  # LayerNorm on the inputs
     use_orthogonal: bool = True
     use_ReLU: bool = True
-    gain: float = 0.01  # of the action head
+    gain: float = 0.01  # of the score head
     use_centralized_V: bool = True  # False: IPPO
     # -- this problem's --
-    reward: Literal["team", "difference"] = "team"  # the environment's reward (env.py)
-    episode_slots: int = 25  # slots of a generated episode (instances: their own T)
+    reward: Literal["change", "regret"] = "change"  # what a move is rewarded with (module docstring)
+    sweeps: int = 3  # sweeps of turns per slot while training (observation.py)
+    batch_decisions: int = 8192  # turns collected per update
     eval_interval: int = 5  # updates between two evaluations of the greedy policy for the learning curve
+
+    #: Upper bounds: a policy file's header is checked against them before a network is built from it.
+    LIMITS = {"ppo_epoch": 1000, "num_mini_batch": 4096, "hidden_size": 1024, "layer_N": 8, "sweeps": 64,
+              "batch_decisions": 1_000_000, "eval_interval": 1_000_000}
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -125,10 +143,12 @@ class MAPPOConfig:
                 raise ValueError(f"hyperparameter {f.name}: must be a finite number, got {value!r}")
             if f.type == "bool" and not isinstance(value, bool):
                 raise ValueError(f"hyperparameter {f.name}: must be true or false, got {value!r}")
-        for name in ("n_rollout_threads", "episode_length", "ppo_epoch", "num_mini_batch", "hidden_size",
-                     "episode_slots", "eval_interval"):
+        for name in ("ppo_epoch", "num_mini_batch", "hidden_size", "sweeps", "batch_decisions", "eval_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"hyperparameter {name}: must be >= 1, got {getattr(self, name)!r}")
+        for name, most in self.LIMITS.items():
+            if getattr(self, name) > most:
+                raise ValueError(f"hyperparameter {name}: must be <= {most}, got {getattr(self, name)!r}")
         for name in ("lr", "critic_lr", "opti_eps", "clip_param", "max_grad_norm", "huber_delta", "gain"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"hyperparameter {name}: must be > 0, got {getattr(self, name)!r}")
@@ -138,8 +158,12 @@ class MAPPOConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"hyperparameter {name}: must be between 0 and 1, got {getattr(self, name)!r}")
-        if self.reward not in ("team", "difference"):
-            raise ValueError(f"hyperparameter reward: must be 'team' or 'difference', got {self.reward!r}")
+        if self.reward not in ("change", "regret"):
+            raise ValueError(f"hyperparameter reward: must be 'change' or 'regret', got {self.reward!r}")
+        if self.reward == "regret" and self.gamma != 0:
+            raise ValueError("hyperparameter reward: 'regret' rescales each turn's reward by that turn's own "
+                             "options, which keeps each turn's best move only when turns are judged alone: it "
+                             f"needs gamma 0, got gamma {self.gamma!r}")
 
 
 def make_config(independent_critic: bool = False, **overrides) -> MAPPOConfig:
@@ -153,42 +177,100 @@ def make_config(independent_critic: bool = False, **overrides) -> MAPPOConfig:
     return MAPPOConfig(**overrides)
 
 
-# -- networks (the reference's MLPBase + ACTLayer / value head) ---------------------------------------------
-def _network(in_dim: int, out_dim: int, out_gain: float, cfg: MAPPOConfig):
+# -- networks ----------------------------------------------------------------------------------------------
+def _init(layer, gain, cfg: MAPPOConfig):
+    from torch import nn
+
+    if cfg.use_orthogonal:
+        nn.init.orthogonal_(layer.weight, gain=gain)
+    else:
+        nn.init.xavier_uniform_(layer.weight, gain=gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _mlp(in_dim: int, cfg: MAPPOConfig, normalise_input: bool):
+    """The reference's MLPBase: [LayerNorm of the input,] Linear-act-LayerNorm, then ``layer_N`` more."""
+    from torch import nn
+
+    act, gain = (nn.ReLU, nn.init.calculate_gain("relu")) if cfg.use_ReLU else (nn.Tanh, nn.init.calculate_gain("tanh"))
+    layers: list = [nn.LayerNorm(in_dim)] if normalise_input and cfg.use_feature_normalization else []
+    layers += [_init(nn.Linear(in_dim, cfg.hidden_size), gain, cfg), act(), nn.LayerNorm(cfg.hidden_size)]
+    for _ in range(cfg.layer_N):
+        layers += [_init(nn.Linear(cfg.hidden_size, cfg.hidden_size), gain, cfg), act(), nn.LayerNorm(cfg.hidden_size)]
+    return nn.Sequential(*layers)
+
+
+@functools.cache
+def _scorer_class():
     import torch
     from torch import nn
 
-    def init(layer, gain):
-        if cfg.use_orthogonal:
-            nn.init.orthogonal_(layer.weight, gain=gain)
-        else:
-            nn.init.xavier_uniform_(layer.weight, gain=gain)
-        nn.init.zeros_(layer.bias)
-        return layer
+    class Scorer(nn.Module):
+        """Scores the rows of several movers, given flat: ``x`` (N, ROW_INPUT), ``mover`` (N,) each row's mover
+        in 0..movers-1, ``allowed`` (N,) bool. An MLP embeds every row, the embeddings of each mover's allowed
+        rows are max-pooled, and a second MLP scores each row from its embedding and its mover's pool: (N,)
+        logits (forbidden rows are for the caller to mask)."""
 
-    act, gain = (nn.ReLU, nn.init.calculate_gain("relu")) if cfg.use_ReLU else (nn.Tanh, nn.init.calculate_gain("tanh"))
-    layers: list = [nn.LayerNorm(in_dim)] if cfg.use_feature_normalization else []
-    layers += [init(nn.Linear(in_dim, cfg.hidden_size), gain), act(), nn.LayerNorm(cfg.hidden_size)]
-    for _ in range(cfg.layer_N):
-        layers += [init(nn.Linear(cfg.hidden_size, cfg.hidden_size), gain), act(), nn.LayerNorm(cfg.hidden_size)]
-    layers.append(init(nn.Linear(cfg.hidden_size, out_dim), out_gain))
-    return torch.nn.Sequential(*layers)
+        def __init__(self, cfg: MAPPOConfig):
+            super().__init__()
+            act, gain = ((nn.ReLU, nn.init.calculate_gain("relu")) if cfg.use_ReLU
+                         else (nn.Tanh, nn.init.calculate_gain("tanh")))
+            self.embed = _mlp(ROW_INPUT, cfg, normalise_input=True)
+            self.mix = nn.Sequential(_init(nn.Linear(2 * cfg.hidden_size, cfg.hidden_size), gain, cfg), act(),
+                                     nn.LayerNorm(cfg.hidden_size))
+            self.head = _init(nn.Linear(cfg.hidden_size, 1), cfg.gain, cfg)
+
+        def forward(self, x, mover, allowed, movers: int):
+            h = self.embed(x)
+            pool = torch.full((movers, h.shape[1]), float("-inf"), dtype=h.dtype).scatter_reduce(
+                0, mover[:, None].expand_as(h), h.masked_fill(~allowed[:, None], float("-inf")), reduce="amax")
+            return self.head(self.mix(torch.cat([h, pool[mover]], dim=1))).squeeze(1)
+
+    return Scorer
 
 
 def critic_input_size(cfg: MAPPOConfig) -> int:
-    return STATE + OBSERVATION if cfg.use_centralized_V else OBSERVATION
+    return (STATE if cfg.use_centralized_V else 0) + CONTEXT + 2 * _R
 
 
 def make_networks(cfg: MAPPOConfig):
-    """(actor, critic): the actor maps an observation to action logits, the critic its input to a value."""
-    actor = _network(OBSERVATION, ACTIONS, cfg.gain, cfg)
-    critic = _network(critic_input_size(cfg), 1, 1.0, cfg)
+    """(actor, critic): the actor scores flat rows (``Scorer``), the critic maps its input (B,
+    critic_input_size) to a value."""
+    from torch import nn
+
+    actor = _scorer_class()(cfg)
+    critic = nn.Sequential(*_mlp(critic_input_size(cfg), cfg, normalise_input=True),
+                           _init(nn.Linear(cfg.hidden_size, 1), 1.0, cfg))
     return actor, critic
 
 
-def masked_logits(actor, obs, mask):
-    """The actor's logits with those of unavailable actions set to -1e10 (as the reference does)."""
-    return actor(obs).masked_fill(~mask, -1e10)
+def log_policy(actor, x, mover, allowed, movers: int):
+    """(N,) every row's log-probability under the actor: a softmax over each mover's allowed rows of the
+    logits clamped to +-LOGIT_BOUND. A forbidden row's logit is -1e9: its probability is exactly 0, and
+    0 x log-probability stays 0 (with -inf, gradients of the entropy would be NaN)."""
+    import torch
+
+    z = actor(x, mover, allowed, movers).clamp(-LOGIT_BOUND, LOGIT_BOUND)
+    z = z.masked_fill(~allowed, -1e9)
+    top = torch.full((movers,), float("-inf"), dtype=z.dtype).scatter_reduce(0, mover, z.detach(), reduce="amax")
+    shifted = z - top[mover]
+    total = torch.zeros(movers, dtype=z.dtype).index_add(0, mover, torch.exp(shifted))
+    return shifted - torch.log(total)[mover]
+
+
+def first_best(values: np.ndarray, mover: np.ndarray, movers: int) -> np.ndarray:
+    """Per mover the index of its row of the highest value (the first in row order on a tie); rows are
+    grouped by mover in increasing order."""
+    order = np.lexsort((-values, mover))
+    return order[np.searchsorted(mover[order], np.arange(movers), side="left")]
+
+
+def greedy_rows(actor, x, mover, allowed, movers: int) -> np.ndarray:
+    """Each mover's decision: the index of its allowed row of the highest logit (unclamped; the first in
+    canonical order on a tie)."""
+    z = actor(x, mover, allowed, movers).detach().numpy().astype(np.float64)
+    return first_best(np.where(allowed.numpy(), z, -np.inf), mover.numpy(), movers)
 
 
 class ValueNorm:
@@ -232,6 +314,61 @@ class ValueNorm:
         self.debiasing_term = d["debiasing_term"].clone()
 
 
+# -- from the board to tensors -------------------------------------------------------------------------------
+def critic_features(board: Board, movers: np.ndarray, rows: dict, centralised: bool) -> np.ndarray:
+    """(B, critic input) the mover's problem's state (MAPPO only), its context, the maximum of its allowed
+    rows' features and the features of its best allowed row by value."""
+    B = movers.size
+    feats = rows["features"][:, :_R]
+    allowed = rows["allowed"]
+    top = np.full((B, _R), -np.inf, np.float32)
+    np.maximum.at(top, rows["mover"][allowed], feats[allowed])
+    first = first_best(np.where(allowed, rows["q"], -np.inf), rows["mover"], B)
+    parts = [rows["context"].astype(np.float32), top, feats[first]]
+    if centralised:
+        parts.insert(0, board.state(board.p_problem[movers]))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+# -- acting ------------------------------------------------------------------------------------------------
+def _tensors(rows: dict):
+    import torch
+
+    return (torch.from_numpy(rows["features"]), torch.from_numpy(rows["mover"]),
+            torch.from_numpy(rows["allowed"]))
+
+
+def play(actor, board: Board, stop: float | None = None) -> bool:
+    """Play the board to its end with the actor's greedy rows; False when ``stop`` came first (the moves made
+    so far stand; users not yet placed stay refused)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    # One thread (restored after): a tick's batch is small, and idle threads spinning on a busy machine cost
+    # more than they help.
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            while not board.done:
+                if _past(stop):
+                    return False
+                movers = board.movers()
+                rows = board.rows(movers)
+                pick = greedy_rows(actor, *_tensors(rows), movers.size)
+                board.apply(movers, rows["option"][pick])
+    finally:
+        torch.set_num_threads(threads)
+    return True
+
+
+def greedy_choices(actor, inst, stop: float | None = None, sweeps: int = SWEEPS) -> tuple[list[np.ndarray], bool]:
+    """Every slot's choices (per requesting user an index into ``inst.options(t)``, -1 refused) under the
+    actor's greedy rows, and whether the play ended before ``stop``."""
+    board = Board([(inst, t) for t in range(inst.slots)], sweeps=sweeps)
+    finished = play(actor, board, stop)
+    return board.choices(), finished
+
+
 # -- the policy file -----------------------------------------------------------------------------------------
 def _tensors_hash(header: dict, tensors: dict) -> str:
     h = hashlib.sha256()
@@ -244,6 +381,10 @@ def _tensors_hash(header: dict, tensors: dict) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _layout() -> dict:
+    return json.loads(json.dumps(LAYOUT))  # tuples as lists, as a JSON header holds them
+
+
 def save_policy(path, *, actor, critic, value_norm: ValueNorm, cfg: MAPPOConfig, training: dict) -> dict:
     """Write a policy file (tensors and a JSON header, atomically); returns the header."""
     import torch
@@ -252,7 +393,7 @@ def save_policy(path, *, actor, critic, value_norm: ValueNorm, cfg: MAPPOConfig,
                "critic": {k: v.detach().clone() for k, v in critic.state_dict().items()},
                "value_norm": value_norm.state_dict()}
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, "family": FAMILY,
-              "algorithm": "mappo" if cfg.use_centralized_V else "ippo", "layout": dict(LAYOUT),
+              "algorithm": "mappo" if cfg.use_centralized_V else "ippo", "layout": _layout(),
               "hyperparameters": dataclasses.asdict(cfg), "training": training}
     header["content_hash"] = _tensors_hash(header, tensors)
     path = Path(path)
@@ -270,7 +411,7 @@ def save_policy(path, *, actor, critic, value_norm: ValueNorm, cfg: MAPPOConfig,
 
 @dataclass(frozen=True, eq=False)
 class Policy:
-    """A loaded policy: its header, hyperparameters and actor (eval mode)."""
+    """A loaded policy: its header, hyperparameters and networks (eval mode)."""
 
     path: str
     header: dict
@@ -288,8 +429,28 @@ def _differs(what: str, theirs, ours) -> str:
     return f"its {what} is {theirs!r}, this edgeopt's is {ours!r}"
 
 
-#: The largest policy file read (the shipped ones are about 0.25 MB; hidden_size 1024 gives about 20 MB).
+#: The largest policy file read (the shipped ones are well under 1 MB; hidden_size 1024 gives about 40 MB).
 MAX_POLICY_BYTES = 64 * 1024 * 1024
+
+
+def _check_tensors(path: Path, group: str, given, expected: dict) -> None:
+    """The tensors of one group: a mapping of exactly the expected names to tensors of the expected shapes
+    and a floating dtype (checked before anything is loaded into a network)."""
+    import torch
+
+    where = f"policy {str(path)!r}: its {group} tensors"
+    if not isinstance(given, dict):
+        raise ValueError(f"{where} are not a mapping of names to tensors")
+    if set(given) != set(expected):
+        missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
+        raise ValueError(f"{where} do not match its hyperparameters (missing {missing[:3]}, unexpected "
+                         f"{extra[:3]})")
+    for name, t in given.items():
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{where}: {name} is not a tensor")
+        if tuple(t.shape) != tuple(expected[name].shape) or not t.dtype.is_floating_point:
+            raise ValueError(f"{where}: {name} has shape {tuple(t.shape)} ({t.dtype}), expected "
+                             f"{tuple(expected[name].shape)}")
 
 
 def load_policy(path) -> Policy:
@@ -300,14 +461,14 @@ def load_policy(path) -> Policy:
     if not path.is_file():
         raise ValueError(f"policy {str(path)!r}: no such file")
     size = path.stat().st_size
-    if size > MAX_POLICY_BYTES:  # before reading: a policy of this network is a few hundred kB
+    if size > MAX_POLICY_BYTES:  # before reading
         raise ValueError(f"policy {str(path)!r} is {size:,} bytes; an edgeopt policy file is at most "
                          f"{MAX_POLICY_BYTES:,}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001  (not a torch file, a damaged one, or one holding more than tensors)
         raise ValueError(f"policy {str(path)!r} is not an edgeopt policy file (expected one written by "
-                         f"`edgeopt train`; PyTorch cannot read it: {type(exc).__name__}: {exc})") from None
+                         f"`edgeopt train`; PyTorch cannot read it: {type(exc).__name__})") from None
     if not isinstance(data, dict) or not isinstance(data.get("header"), str):
         # a bad file, not a bad argument type: ValueError (exit 2 on the command line)
         raise ValueError(f"policy {str(path)!r} is not an edgeopt policy file: no JSON header")  # noqa: TRY004
@@ -315,32 +476,61 @@ def load_policy(path) -> Policy:
         header = json.loads(data["header"])
     except json.JSONDecodeError as exc:
         raise ValueError(f"policy {str(path)!r}: its header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"policy {str(path)!r}: its header is not a JSON object")
     where = f"policy {str(path)!r} cannot be used here: "
-    if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
-        raise ValueError(where + _differs("format", [header.get("format"), header.get("format_version")],
-                                          [FORMAT, FORMAT_VERSION]))
+    if header.get("format") != FORMAT:
+        raise ValueError(where + _differs("format", header.get("format"), FORMAT))
+    layout = header.get("layout")
+    version = layout.get("version") if isinstance(layout, dict) else None
+    if header.get("format_version") == 1 or version == 1:
+        raise ValueError(where + "it was written for edgeopt's first policy layout (a fixed action slot per "
+                         "configuration of the instance's list), which this edgeopt no longer has: its policies "
+                         "score each option from the option's own features; train a new one with `edgeopt train "
+                         "offloading` (docs/solvers.md)")
+    if header.get("format_version") != FORMAT_VERSION:
+        raise ValueError(where + _differs("format version", header.get("format_version"), FORMAT_VERSION))
     if header.get("family") != FAMILY:
         raise ValueError(where + _differs("family", header.get("family"), FAMILY))
-    layout = header.get("layout") or {}
-    for key in LAYOUT:
-        if layout.get(key) != LAYOUT[key]:
-            what = "observation layout version" if key == "version" else f"observation layout's {key}"
-            raise ValueError(where + _differs(what, layout.get(key), LAYOUT[key]))
-    tensors = {k: data.get(k) for k in ("actor", "critic", "value_norm")}
-    if not all(isinstance(v, dict) for v in tensors.values()):
-        raise ValueError(f"policy {str(path)!r}: missing actor, critic or value_norm tensors")
+    if not isinstance(layout, dict):
+        raise ValueError(where + "its header has no layout")
+    ours = _layout()
+    for key in ours:
+        theirs = layout.get(key)
+        if theirs == ours[key]:
+            continue
+        if key == "version" or not isinstance(theirs, list):
+            raise ValueError(where + _differs("layout version" if key == "version" else f"layout's {key} fields",
+                                              theirs, ours[key]))
+        at = next((i for i, (a, b) in enumerate(zip(theirs, ours[key])) if a != b), min(len(theirs), len(ours[key])))
+        raise ValueError(where + f"its layout's {key} fields differ from this edgeopt's ({len(theirs)} against "
+                         f"{len(ours[key])}; first difference at position {at}: "
+                         f"{theirs[at] if at < len(theirs) else None!r} against "
+                         f"{ours[key][at] if at < len(ours[key]) else None!r})")
+    if header.get("algorithm") not in ("mappo", "ippo"):
+        raise ValueError(where + _differs("algorithm", header.get("algorithm"), "mappo or ippo"))
+    hyper = header.get("hyperparameters")
+    try:
+        if not isinstance(hyper, dict):
+            raise TypeError("not a JSON object")
+        cfg = MAPPOConfig(**hyper)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"policy {str(path)!r}: its hyperparameters are not valid ({exc})") from None
+    if cfg.use_centralized_V != (header["algorithm"] == "mappo"):
+        raise ValueError(f"policy {str(path)!r}: its algorithm {header['algorithm']!r} disagrees with its critic")
+    actor, critic = make_networks(cfg)
+    norm = ValueNorm()
+    expected = {"actor": actor.state_dict(), "critic": critic.state_dict(), "value_norm": norm.state_dict()}
+    for group in expected:
+        _check_tensors(path, group, data.get(group), expected[group])
+    tensors = {k: data[k] for k in expected}
     if _tensors_hash(header, tensors) != header.get("content_hash"):
         raise ValueError(f"policy {str(path)!r}: its content does not match its content hash (a damaged or edited "
                          "file)")
-    try:
-        cfg = MAPPOConfig(**header["hyperparameters"])
-        actor, critic = make_networks(cfg)
-        actor.load_state_dict(tensors["actor"])
-        critic.load_state_dict(tensors["critic"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
-        raise ValueError(f"policy {str(path)!r}: its networks do not load: {exc}") from None
-    norm = ValueNorm()
-    norm.load_state_dict(tensors["value_norm"])
+    with torch.no_grad():
+        actor.load_state_dict({k: v.float() for k, v in tensors["actor"].items()})
+        critic.load_state_dict({k: v.float() for k, v in tensors["critic"].items()})
+    norm.load_state_dict({k: v.double() for k, v in tensors["value_norm"].items()})
     actor.eval()
     critic.eval()
     return Policy(str(path), header, cfg, actor, critic, norm)
@@ -364,35 +554,6 @@ def cached_policy(path) -> Policy:
     return _LOADED[key]
 
 
-# -- acting ------------------------------------------------------------------------------------------------
-def greedy_choices(actor, inst, stop: float | None = None) -> tuple[list[np.ndarray], int]:
-    """Every slot's choices (per requesting user an option index, -1 refused) under the actor's greedy actions,
-    and how many slots were decided before ``stop`` (the rest refused). Slot by slot: the observation of a
-    slot holds the loads the slot before left."""
-    import torch
-
-    chosen, last, done = [], None, 0
-    threads = torch.get_num_threads()
-    # One thread (restored after): a slot's batch of users is small, and idle threads spinning on a busy
-    # machine cost more than they help (measured for 100 users: 0.1 ms on one thread, up to 15 ms on two).
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            for t in range(inst.slots):
-                slot = Slot(inst, t, last)
-                if _past(stop):
-                    chosen.append(np.full(slot.n, -1, dtype=np.int64))
-                    continue
-                logits = masked_logits(actor, torch.from_numpy(slot.observations()), torch.from_numpy(slot.mask))
-                c, _ = slot.decide(logits.argmax(dim=1).numpy())
-                chosen.append(c)
-                last = slot.loads(c)
-                done += 1
-    finally:
-        torch.set_num_threads(threads)
-    return chosen, done
-
-
 # -- training ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrainReport:
@@ -402,49 +563,55 @@ class TrainReport:
     curve_csv: Path
     curve_png: Path
     header: dict
-    env_steps: int
+    decisions: int
     updates: int
     seconds: float
-    final_validation_gap: float | None  # relative to greedy-offload, on the validation instances
+    final_validation_gap: float | None  # relative to offload-ls, on the validation instances
 
 
-def _env_specs(instances: Sequence, users: Sequence[int], edges: Sequence[int], generator: dict | None) -> list:
-    """What the rollout threads run, in turn: each instance, then one generated stream per user count (the
-    agents of a stream are fixed); ``edges`` and list-valued generator parameters are drawn per episode."""
-    specs: list = [("instance", inst) for inst in instances]
-    extra = dict(generator or {})
-    for key in ("users", "edges", "slots", "seed", "name"):
-        if key in extra:
-            raise ValueError(f"generator parameter {key!r} is given by its own argument or by the trainer")
-    for u in users:
-        specs.append(("generator", {**extra, "users": int(u), "edges": [int(e) for e in edges] or [2]}))
-    if not specs:
-        raise ValueError("give instance files or generator parameters (users) to train on")
-    return specs
+CURVE_COLUMNS = ("update", "decisions", "seconds", "decisions_per_second", "reward_per_decision", "value_loss",
+                 "policy_loss", "entropy", "actor_grad_norm", "critic_grad_norm", "ratio", "approx_kl",
+                 "clip_fraction", "explained_variance", "validation_gap_to_ls", "validation_gap_to_greedy",
+                 "validation_loss_per_request")
+#: The columns _ppo_update measures.
+UPDATE_COLUMNS = CURVE_COLUMNS[5:14]
+#: Generator seeds of validation scenarios start here (training draws its seeds below 2**31 - 1).
+VALIDATION_SEED = 2 ** 31
+VALIDATION_SCENARIOS = 12
 
 
-def _validation(specs: list, seed: int, slots: int) -> list:
-    """Instances the training never draws (generator seeds from 2**31 up; training draws below 2**31 - 1), one
-    per user count and edge count, and the training instances themselves (at most 12 in all)."""
-    from edgeopt.families.offloading.generate import generate
+class _Source:
+    """Where the training's problems come from: instance files (their slots in turn), or the scenario space
+    of scenarios.py (fresh instances, seeded)."""
 
-    out = [what for kind, what in specs if kind == "instance"]
-    for kind, what in specs:
-        if kind != "generator":
-            continue
-        for e in what["edges"]:
-            params = {k: (v[len(out) % len(v)] if k != "models" and isinstance(v, (list, tuple)) else v)
-                      for k, v in what.items()}
-            params["edges"] = e
-            at = 2 ** 31 + 7919 * seed + len(out)
-            try:
-                out.append(generate(**params, slots=min(slots, 5), seed=at))
-            except ValueError as exc:
-                shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
-                raise ValueError(f"the generator parameters {shown} (seed {at}) gave an invalid instance; change "
-                                 "them: " + "; ".join(line.strip() for line in str(exc).splitlines())) from None
-    step = max(1, len(out) // 12)
-    return out[::step][:12]
+    def __init__(self, instances: Sequence, ranges, seed: int):
+        self.instances, self.ranges = list(instances), ranges
+        self.rng = np.random.default_rng(seed)
+        self.next = 0
+
+    def batch(self, decisions: int, sweeps: int) -> list:
+        from edgeopt.families.offloading.scenarios import sample
+
+        problems, expected = [], 0
+        while expected < decisions:
+            if self.instances:
+                inst = self.instances[self.next % len(self.instances)]
+                self.next += 1
+            else:
+                inst = sample(self.rng, self.ranges)
+            problems += [(inst, t) for t in range(inst.slots)]
+            expected += int(inst.requested.sum()) * sweeps
+        return problems
+
+
+def _validation(instances: Sequence, ranges, seed: int) -> list:
+    """Instances the training never draws (scenario seeds from 2**31 up), or the training instances."""
+    from edgeopt.families.offloading.scenarios import sample
+
+    if instances:
+        return list(instances)[:VALIDATION_SCENARIOS]
+    rng = np.random.default_rng(VALIDATION_SEED + seed)
+    return [sample(rng, ranges) for _ in range(VALIDATION_SCENARIOS)]
 
 
 def _objective(inst, chosen) -> float:
@@ -453,71 +620,64 @@ def _objective(inst, chosen) -> float:
     return float(sum(slot_value(inst.options(t), c) for t, c in enumerate(chosen)))
 
 
-def train(instances: Sequence = (), *, users: Sequence[int] = (), edges: Sequence[int] = (2,),
-          generator: dict | None = None, steps: int = 200_000, seed: int = 1, output="offloading-mappo.pt",
-          independent_critic: bool = False, allocation: str = "closed", hyperparameters: dict | None = None,
+def train(instances: Sequence = (), *, ranges=None, steps: int = 200_000, seed: int = 1,
+          output="offloading-mappo.pt", independent_critic: bool = False, hyperparameters: dict | None = None,
           progress: bool = True) -> TrainReport:
     """Train a MAPPO (or, with ``independent_critic``, IPPO) policy and write it with its learning curve.
 
-    Arguments, as ``edgeopt train offloading`` takes them (one option per argument)::
+    Arguments, as ``edgeopt train offloading`` takes them::
 
-        edgeopt train offloading [INSTANCE ...]   instances: paths (or Instances); an episode is one
-                                                  instance's slots
-            [--users 10,30,100]                   users: one generated stream per count (its agents)
-            [--edges 1,2,4]                       edges: drawn per generated episode (default 2)
-            [--generate KEY=V[,V...] ...]         generator: other generate() parameters (max_configs,
-                                                  cloud, cell_radius_m, ...); a list is drawn per episode
-            --steps N                             steps: environment steps (slots), all threads together
+        edgeopt train offloading [INSTANCE ...]   instances: paths (or Instances) to draw problems from (their
+                                                  slots in turn); none: the scenario space
+            [--range NAME=LOW,HIGH ...]           ranges: scenarios.Ranges fields (users_per_cell=1,250,
+            [--range cloud=P ...]                 delay_factor=0.1,10, ...; cloud and free_refusal are
+                                                  probabilities)
+            --steps N                             steps: turns (decisions) in all, rounded up to whole updates
+                                                  of batch_decisions
             --seed S                              seed: every random source
             -o PATH                               output: the policy file; the learning curve goes to PATH
                                                   with the suffixes .csv and .png
             [--ippo]                              independent_critic: IPPO instead of MAPPO
-            [--allocation closed|slsqp|equal]     allocation: the allocation stage of the reward
-            [--set NAME=VALUE ...]                hyperparameters: MAPPOConfig fields (reward, gamma, ...)
+            [--set NAME=VALUE ...]                hyperparameters: MAPPOConfig fields
             [--quiet]                             progress=False: no progress bar
 
-    The rollout threads take the instances and the generated streams in turn. The learning curve (CSV) has
-    per update the environment steps, seconds, steps per second, the rollout's mean objective per request,
-    the losses, entropy, gradient norms, mean ratio, approximate KL, clip fraction and the value's explained
-    variance, and every ``eval_interval`` updates the greedy policy's mean gap to greedy-offload on validation
-    instances the training never draws; the PNG plots the objective and that gap. A bad argument is a
-    ValueError naming it. Returns a :class:`TrainReport`.
+    The learning curve (CSV) has per update the decisions so far, seconds, decisions per second, the mean
+    reward per decision of the sampled actions, the losses, entropy, gradient norms, mean ratio, approximate
+    KL, clip fraction and the value's explained variance, and every ``eval_interval`` updates the greedy
+    policy's mean gap to offload-ls and to greedy-offload on validation instances the training never draws,
+    and its loss per request against offload-ls in objective points; the PNG plots the reward and the gaps.
+    A bad argument is a ValueError naming it. Returns a :class:`TrainReport`.
     """
     import torch
     from threadpoolctl import threadpool_limits
     from tqdm import tqdm
 
-    from edgeopt.families.offloading.env import OffloadingEnv
-    from edgeopt.families.offloading.solvers.heuristics import GreedyOffload
+    from edgeopt.families.offloading.scenarios import Ranges
+    from edgeopt.families.offloading.solvers.heuristics import GreedyOffload, OffloadLocalSearch
     from edgeopt.io import load
 
     cfg = make_config(independent_critic, **(hyperparameters or {}))
-    if int(steps) < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    ranges = Ranges() if ranges is None else ranges
+    if not isinstance(ranges, Ranges):
+        raise ValueError(f"ranges must be a scenarios.Ranges, got {ranges!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10 ** 9:
+        raise ValueError(f"steps must be an integer between 1 and 1,000,000,000, got {steps!r}")
     loaded = [load(p) if isinstance(p, (str, os.PathLike)) else p for p in instances]
     for inst in loaded:
         if getattr(inst, "kind", None) != FAMILY:
             raise ValueError(f"{getattr(inst, 'name', inst)!r} is not an offloading instance")
-    specs = _env_specs(loaded, users, edges, generator)
     output = Path(output)
     curve_csv, curve_png = output.with_suffix(".csv"), output.with_suffix(".png")
     if output.suffix.lower() in (".csv", ".png"):
         raise ValueError(f"{output}: the policy file cannot end in .csv or .png (its learning curve goes there); "
                          "name it .pt")
-    threads = cfg.n_rollout_threads
-    envs = []
-    for rank in range(threads):
-        kind, what = specs[rank % len(specs)]
-        env = (OffloadingEnv(what, allocation=allocation, reward=cfg.reward) if kind == "instance" else
-               OffloadingEnv(generator=what, episode_slots=cfg.episode_slots, allocation=allocation,
-                             reward=cfg.reward))
-        envs.append(env)
-    training = {"seed": int(seed), "steps": int(steps), "allocation": allocation,
+    updates = max(1, math.ceil(steps / cfg.batch_decisions))
+    training = {"seed": int(seed), "steps": int(steps), "updates": updates,
                 "instances": [{"name": i.name, "hash": i.hash} for i in loaded],
-                "generator": [w for k, w in specs if k == "generator"],
-                "episode_slots": cfg.episode_slots}
-    validation = _validation(specs, int(seed), cfg.episode_slots)
-    greedy_values = [GreedyOffload().solve(inst).objective for inst in validation]
+                "ranges": None if loaded else ranges.as_dict()}
+    validation = _validation(loaded, ranges, int(seed))
+    references = [(OffloadLocalSearch().solve(inst).objective, GreedyOffload().solve(inst).objective,
+                   int(inst.requested.sum())) for inst in validation]
 
     old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     started = time.perf_counter()
@@ -529,30 +689,106 @@ def train(instances: Sequence = (), *, users: Sequence[int] = (), edges: Sequenc
             torch.manual_seed(seed)
             np.random.seed(seed % 2 ** 32)
             try:
-                result = _train_loop(cfg, envs, int(steps), int(seed), validation, greedy_values, curve_csv, tqdm,
-                                     progress, started)
-            except BaseException:  # a bad generated episode, an interruption: no half-written learning curve
+                result = _train_loop(cfg, _Source(loaded, ranges, int(seed)), updates, int(seed), validation,
+                                     references, curve_csv, tqdm, progress, started)
+            except BaseException:  # an interruption: no half-written learning curve
                 curve_csv.unlink(missing_ok=True)
                 raise
-            actor, critic, value_norm, env_steps, updates, last_gap = result
+            actor, critic, value_norm, decisions, last_gap = result
+            training["decisions"] = decisions
             header = save_policy(output, actor=actor, critic=critic, value_norm=value_norm, cfg=cfg,
                                  training=training)
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det)
     _plot_curve(curve_csv, curve_png, header["algorithm"])
-    return TrainReport(output, curve_csv, curve_png, header, env_steps, updates, time.perf_counter() - started,
+    return TrainReport(output, curve_csv, curve_png, header, decisions, updates, time.perf_counter() - started,
                        last_gap)
 
 
-CURVE_COLUMNS = ("update", "env_steps", "seconds", "steps_per_second", "objective_per_request", "value_loss",
-                 "policy_loss", "entropy", "actor_grad_norm", "critic_grad_norm", "ratio", "approx_kl", "clip_fraction",
-                 "explained_variance", "validation_gap_to_greedy")
-#: The columns _ppo_update measures.
-UPDATE_COLUMNS = CURVE_COLUMNS[5:14]
+def _collect(cfg: MAPPOConfig, board: Board, actor, critic, gen) -> dict:
+    """Play the board with sampled rows; every turn's rows, action, log-probability, value, reward, and the
+    same agent's next turn (-1: its last)."""
+    import torch
+
+    out: dict[str, list] = {k: [] for k in ("features", "counts", "allowed", "action", "logp", "value", "reward",
+                                            "cin", "agent")}
+    while not board.done:
+        movers = board.movers()
+        rows = board.rows(movers)
+        cin = critic_features(board, movers, rows, cfg.use_centralized_V)
+        with torch.no_grad():
+            logp_rows = log_policy(actor, *_tensors(rows), movers.size).numpy().astype(np.float64)
+            value = critic(torch.from_numpy(cin)).squeeze(1)
+        # sample a row per mover by the Gumbel-max trick (exact; forbidden rows have log-probability -inf)
+        uniform = torch.rand(logp_rows.size, generator=gen, dtype=torch.float64).numpy()
+        gumbel = -np.log(-np.log(np.clip(uniform, 1e-300, 1.0 - 1e-16)))
+        picked = first_best(logp_rows + gumbel, rows["mover"], movers.size)
+        starts = np.searchsorted(rows["mover"], np.arange(movers.size))
+        a = picked - starts
+        logp = logp_rows[picked].astype(np.float32)
+        out["features"].append(rows["features"])
+        out["counts"].append(np.bincount(rows["mover"], minlength=movers.size))
+        out["allowed"].append(rows["allowed"])
+        out["action"].append(a)
+        out["logp"].append(logp)
+        out["value"].append(value.numpy())
+        out["reward"].append(_reward(cfg, rows, picked, movers.size))
+        out["cin"].append(cin)
+        out["agent"].append(movers)
+        board.apply(movers, rows["option"][picked])
+    data = {k: np.concatenate(v) for k, v in out.items()}
+    agent = data["agent"]
+    nxt = np.full(agent.size, -1, dtype=np.int64)
+    last: dict[int, int] = {}
+    for i in range(agent.size - 1, -1, -1):
+        nxt[i] = last.get(int(agent[i]), -1)
+        last[int(agent[i])] = i
+    data["next"] = nxt
+    return data
 
 
-def _train_loop(cfg: MAPPOConfig, envs: list, steps: int, seed: int, validation: list, greedy_values: list,
+#: ``reward="regret"``: a turn's regret is divided by the gap between its best and second-best rows, floored
+#: at this many of the problem's units, and clipped at -REGRET_CLIP.
+REGRET_FLOOR = 1e-4
+REGRET_CLIP = 10.0
+
+
+def _reward(cfg: MAPPOConfig, rows: dict, picked: np.ndarray, movers: int) -> np.ndarray:
+    """Each mover's reward for its picked row: the change of the slot's objective in units (``"change"``), or
+    (``"regret"``) minus the picked row's shortfall from the mover's best allowed row, over the gap between
+    its best and second-best allowed rows (clipped at -REGRET_CLIP): 0 for the best row, -1 for the second.
+    Both rank a turn's rows the same way, so with gamma 0 they have the same best policy; the regret weighs
+    a close call as much as a clear one, which the change leaves lost among larger rewards."""
+    if cfg.reward == "change":
+        return rows["reward"][picked].astype(np.float32)
+    q = np.where(rows["allowed"], rows["q"], -np.inf)
+    best = first_best(q, rows["mover"], movers)
+    second = np.full(movers, -np.inf)
+    others = np.ones(q.size, dtype=bool)
+    others[best] = False
+    np.maximum.at(second, rows["mover"][others], q[others])
+    scale = np.maximum(q[best] - second, REGRET_FLOOR * rows["unit"])
+    return np.maximum((q[picked] - q[best]) / scale, -REGRET_CLIP).astype(np.float32)
+
+
+def _returns(cfg: MAPPOConfig, data: dict, value_norm: ValueNorm) -> tuple[np.ndarray, np.ndarray]:
+    """GAE along each agent's turns; (returns, advantages)."""
+    import torch
+
+    v = data["value"]
+    values = value_norm.denormalize(torch.from_numpy(v)).numpy() if cfg.use_valuenorm else v
+    nxt = data["next"]
+    adv = np.zeros_like(values)
+    for i in range(values.size - 1, -1, -1):  # a turn's next turn comes later in the batch
+        j = nxt[i]
+        following = values[j] if j >= 0 else 0.0
+        delta = data["reward"][i] + cfg.gamma * following - values[i]
+        adv[i] = delta + (cfg.gamma * cfg.gae_lambda * adv[j] if j >= 0 else 0.0)
+    return adv + values, adv
+
+
+def _train_loop(cfg: MAPPOConfig, source: _Source, updates: int, seed: int, validation: list, references: list,
                 curve_csv: Path, tqdm, progress: bool, started: float):
     import torch
 
@@ -562,39 +798,9 @@ def _train_loop(cfg: MAPPOConfig, envs: list, steps: int, seed: int, validation:
     critic_opt = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr, eps=cfg.opti_eps,
                                   weight_decay=cfg.weight_decay)
     value_norm = ValueNorm()
-    sizes = [e.num_users for e in envs]
-    N, L = sum(sizes), cfg.episode_length
-    per_update = L * len(envs)
-    updates = max(1, math.ceil(steps / per_update))
-
-    def observe(rank):
-        obs, mask = envs[rank].reset_arrays(seed + 1000 * rank)
-        return obs, mask, envs[rank].state()
-
-    current = [observe(r) for r in range(len(envs))]
-
-    def batch_now():
-        obs = np.concatenate([c[0] for c in current])
-        mask = np.concatenate([c[1] for c in current])
-        state = np.concatenate([np.repeat(c[2][None, :], n, axis=0) for c, n in zip(current, sizes)])
-        return obs, mask, state
-
-    def critic_in(obs, state):
-        return np.concatenate([state, obs], axis=1) if cfg.use_centralized_V else obs
-
-    buf_obs = np.zeros((L, N, OBSERVATION), np.float32)
-    buf_cin = np.zeros((L + 1, N, critic_input_size(cfg)), np.float32)
-    buf_mask = np.zeros((L, N, ACTIONS), bool)
-    buf_act = np.zeros((L, N), np.int64)
-    buf_logp = np.zeros((L, N), np.float32)
-    buf_val = np.zeros((L + 1, N), np.float32)  # normalised, as the critic outputs them
-    buf_rew = np.zeros((L, N), np.float32)
-    buf_alive = np.ones((L + 1, N), np.float32)  # 0 after an episode ended (the reference's masks)
-    buf_active = np.zeros((L, N), np.float32)
-
-    env_steps, last_gap = 0, None
+    decisions, last_gap = 0, None
     with (open(curve_csv, "w", newline="") as curve,
-          tqdm(total=updates * per_update, unit="slot", disable=not progress, desc=f"training {FAMILY}") as bar):
+          tqdm(total=updates, unit="update", disable=not progress, desc=f"training {FAMILY}") as bar):
         writer = csv.writer(curve)
         writer.writerow(CURVE_COLUMNS)
         for update in range(1, updates + 1):
@@ -602,98 +808,55 @@ def _train_loop(cfg: MAPPOConfig, envs: list, steps: int, seed: int, validation:
                 frac = 1.0 - (update - 1.0) / updates
                 actor_opt.param_groups[0]["lr"] = frac * cfg.lr
                 critic_opt.param_groups[0]["lr"] = frac * cfg.critic_lr
-            objective_sum, requests = 0.0, 0
             actor.eval()
             critic.eval()
-            for step in range(L):
-                obs, mask, state = batch_now()
-                cin = critic_in(obs, state)
-                with torch.no_grad():
-                    logits = masked_logits(actor, torch.from_numpy(obs), torch.from_numpy(mask))
-                    logp_all = torch.log_softmax(logits, dim=1)
-                    action = torch.multinomial(logp_all.exp(), 1, generator=gen).squeeze(1)
-                    logp = logp_all.gather(1, action[:, None]).squeeze(1)
-                    value = critic(torch.from_numpy(cin)).squeeze(1)
-                buf_obs[step], buf_cin[step], buf_mask[step] = obs, cin, mask
-                buf_act[step], buf_logp[step], buf_val[step] = action.numpy(), logp.numpy(), value.numpy()
-                buf_active[step] = obs[:, 0]  # asks: the agent has something to decide
-                actions = action.numpy()
-                start = 0
-                for rank, env in enumerate(envs):
-                    n = sizes[rank]
-                    nxt_obs, nxt_mask, rew, done, info = env.step_arrays(actions[start:start + n])
-                    buf_rew[step, start:start + n] = rew
-                    objective_sum += info["objective"]
-                    requests += info["chosen"].size
-                    if done:
-                        buf_alive[step + 1, start:start + n] = 0.0
-                        current[rank] = env.reset_arrays()[0:2] + (env.state(),)
-                    else:
-                        buf_alive[step + 1, start:start + n] = 1.0
-                        current[rank] = (nxt_obs, nxt_mask, env.state())
-                    start += n
-                env_steps += len(envs)
-                bar.update(len(envs))
-            obs, mask, state = batch_now()
-            buf_cin[L] = critic_in(obs, state)
-            with torch.no_grad():
-                buf_val[L] = critic(torch.from_numpy(buf_cin[L])).squeeze(1).numpy()
-            info = _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, buf_obs, buf_cin,
-                               buf_mask, buf_act, buf_logp, buf_val, buf_rew, buf_alive, buf_active)
-            buf_alive[0] = buf_alive[L]
-            gap = ""
+            board = Board(source.batch(cfg.batch_decisions, cfg.sweeps), sweeps=cfg.sweeps)
+            data = _collect(cfg, board, actor, critic, gen)
+            decisions += int(data["action"].size)
+            info = _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data)
+            cells = ["", "", ""]
             if update % cfg.eval_interval == 0 or update == updates:
                 actor.eval()
-                gaps = [relative_gap(_objective(inst, greedy_choices(actor, inst)[0]), g, "max")
-                        for inst, g in zip(validation, greedy_values)]
+                gaps, greedy_gaps, losses = [], [], []
+                for inst, (ls, greedy, requests) in zip(validation, references):
+                    mine = _objective(inst, greedy_choices(actor, inst)[0])
+                    gaps.append(relative_gap(mine, ls, "max"))
+                    greedy_gaps.append(relative_gap(mine, greedy, "max"))
+                    losses.append((ls - mine) / max(requests, 1))
                 last_gap = float(np.mean(gaps))
-                gap = f"{last_gap:.6g}"
-                bar.set_postfix(gap_to_greedy=f"{100 * last_gap:.2f}%")
+                cells = [f"{last_gap:.6g}", f"{np.mean(greedy_gaps):.6g}", f"{np.mean(losses):.6g}"]
+                bar.set_postfix(gap_to_ls=f"{100 * last_gap:.3f}%")
+            bar.update(1)
             elapsed = time.perf_counter() - started
-            writer.writerow([update, env_steps, f"{elapsed:.1f}", f"{env_steps / max(elapsed, 1e-9):.1f}",
-                             f"{objective_sum / max(requests, 1):.6g}", *(f"{info[k]:.6g}" for k in UPDATE_COLUMNS),
-                             gap])
+            writer.writerow([update, decisions, f"{elapsed:.1f}", f"{decisions / max(elapsed, 1e-9):.1f}",
+                             f"{float(data['reward'].mean()):.6g}", *(f"{info[k]:.6g}" for k in UPDATE_COLUMNS),
+                             *cells])
             curve.flush()
     actor.eval()
     critic.eval()
-    return actor, critic, value_norm, env_steps, updates, last_gap
+    return actor, critic, value_norm, decisions, last_gap
 
 
-def _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, buf_obs, buf_cin, buf_mask, buf_act,
-                buf_logp, buf_val, buf_rew, buf_alive, buf_active) -> dict:
-    """GAE on the denormalised values, then ``ppo_epoch`` passes over ``num_mini_batch`` mini-batches (the
-    reference's R_MAPPO.train / ppo_update / cal_value_loss)."""
+def _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data) -> dict:
+    """``ppo_epoch`` passes over ``num_mini_batch`` mini-batches of the collected turns (the reference's
+    R_MAPPO.train / ppo_update / cal_value_loss)."""
     import torch
     from torch import nn
 
-    L = buf_rew.shape[0]
-    values = value_norm.denormalize(torch.from_numpy(buf_val)).numpy() if cfg.use_valuenorm else buf_val
-    returns = np.zeros_like(buf_rew)
-    if cfg.use_gae:
-        gae = np.zeros(buf_rew.shape[1], np.float32)
-        for t in reversed(range(L)):
-            delta = buf_rew[t] + cfg.gamma * values[t + 1] * buf_alive[t + 1] - values[t]
-            gae = delta + cfg.gamma * cfg.gae_lambda * buf_alive[t + 1] * gae
-            returns[t] = gae + values[t]
-    else:
-        ret = values[L]
-        for t in reversed(range(L)):
-            ret = buf_rew[t] + cfg.gamma * buf_alive[t + 1] * ret
-            returns[t] = ret
-    adv = returns - values[:L]
-    active = buf_active > 0
-    residual, spread = (returns - values[:L])[active], returns[active]
-    explained = float(1.0 - residual.var() / spread.var()) if active.sum() > 1 and spread.var() > 0 else float("nan")
-    a = adv[active] if active.any() else adv.ravel()
-    adv = (adv - a.mean()) / (a.std() + 1e-5)
+    returns, adv = _returns(cfg, data, value_norm)
+    # the returns less the (denormalised) values are the advantages
+    explained = float(1.0 - adv.var() / returns.var()) if returns.size > 1 and returns.var() > 0 else float("nan")
+    adv = (adv - adv.mean()) / (adv.std() + 1e-5)
 
-    flat = lambda x: torch.from_numpy(np.ascontiguousarray(x.reshape(-1, *x.shape[2:])))
-    obs, cin, mask, act = flat(buf_obs), flat(buf_cin[:L]), flat(buf_mask), flat(buf_act)
-    old_logp, old_val, ret, advt = flat(buf_logp), flat(buf_val[:L]), flat(returns), flat(adv.astype(np.float32))
-    alive = flat(buf_active if cfg.use_policy_active_masks else np.ones_like(buf_active))
-    alive_v = flat(buf_active if cfg.use_value_active_masks else np.ones_like(buf_active))
-    B = obs.shape[0]
-    size = B // cfg.num_mini_batch
+    N = data["action"].size
+    counts = data["counts"]
+    row_start = np.cumsum(counts) - counts
+    x, allowed = torch.from_numpy(data["features"]), torch.from_numpy(data["allowed"])
+    act_row = torch.from_numpy(row_start + data["action"])
+    old_logp = torch.from_numpy(data["logp"])
+    old_val, cin = torch.from_numpy(data["value"]), torch.from_numpy(data["cin"])
+    ret, advt = torch.from_numpy(returns.astype(np.float32)), torch.from_numpy(adv.astype(np.float32))
+    size = max(1, N // cfg.num_mini_batch)
     sums = dict.fromkeys(UPDATE_COLUMNS, 0.0)
 
     def huber(e):
@@ -703,20 +866,23 @@ def _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, buf_
     actor.train()
     critic.train()
     for _ in range(cfg.ppo_epoch):
-        order = torch.randperm(B, generator=gen)
+        order = torch.randperm(N, generator=gen)
         for i in range(cfg.num_mini_batch):
-            idx = order[i * size:(i + 1) * size]
-            w, wv = alive[idx], alive_v[idx]
-            logits = masked_logits(actor, obs[idx], mask[idx])
-            logp_all = torch.log_softmax(logits, dim=1)
-            logp = logp_all.gather(1, act[idx][:, None]).squeeze(1)
-            entropy_each = -(logp_all.exp() * logp_all).sum(dim=1)
-            denom = w.sum().clamp(min=1.0)
-            entropy = (entropy_each * w).sum() / denom
+            idx = torch.sort(order[i * size:(i + 1) * size]).values
+            ids = idx.numpy()
+            n_rows = counts[ids]
+            rows = np.repeat(row_start[ids], n_rows) + (np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows,
+                                                                                            n_rows))
+            mover = torch.from_numpy(np.repeat(np.arange(ids.size), n_rows))
+            rows_t = torch.from_numpy(rows)
+            logp_rows = log_policy(actor, x[rows_t], mover, allowed[rows_t], ids.size)
+            local = torch.from_numpy(np.searchsorted(rows, act_row[idx].numpy()))
+            logp = logp_rows[local]
+            entropy = -torch.zeros(ids.size).index_add(0, mover, torch.exp(logp_rows) * logp_rows).mean()
             ratio = torch.exp(logp - old_logp[idx])
             surr1 = ratio * advt[idx]
             surr2 = torch.clamp(ratio, 1.0 - cfg.clip_param, 1.0 + cfg.clip_param) * advt[idx]
-            policy_loss = -(torch.min(surr1, surr2) * w).sum() / denom
+            policy_loss = -torch.min(surr1, surr2).mean()
             actor_opt.zero_grad()
             (policy_loss - entropy * cfg.entropy_coef).backward()
             if cfg.use_max_grad_norm:
@@ -738,7 +904,7 @@ def _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, buf_
             else:
                 loss_c, loss_o = err_c ** 2 / 2, err_o ** 2 / 2
             vloss = torch.max(loss_o, loss_c) if cfg.use_clipped_value_loss else loss_o
-            value_loss = (vloss * wv).sum() / wv.sum().clamp(min=1.0)
+            value_loss = vloss.mean()
             critic_opt.zero_grad()
             (value_loss * cfg.value_loss_coef).backward()
             if cfg.use_max_grad_norm:
@@ -748,8 +914,8 @@ def _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, buf_
             critic_opt.step()
             with torch.no_grad():
                 log_ratio = logp - old_logp[idx]
-                approx_kl = (((ratio - 1.0) - log_ratio) * w).sum() / denom  # CleanRL's estimator
-                clipped_share = (((ratio - 1.0).abs() > cfg.clip_param).float() * w).sum() / denom
+                approx_kl = ((ratio - 1.0) - log_ratio).mean()  # CleanRL's estimator
+                clipped_share = ((ratio - 1.0).abs() > cfg.clip_param).float().mean()
             for key, v in (("value_loss", value_loss), ("policy_loss", policy_loss), ("entropy", entropy),
                            ("actor_grad_norm", actor_norm), ("critic_grad_norm", critic_norm),
                            ("ratio", ratio.mean()), ("approx_kl", approx_kl), ("clip_fraction", clipped_share)):
@@ -761,27 +927,32 @@ def _ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, buf_
 
 
 def _plot_curve(curve_csv: Path, curve_png: Path, algorithm: str) -> None:
-    """The learning curve as a PNG (matplotlib's Figure API, never pyplot)."""
+    """The learning curve as a PNG (matplotlib's Figure API, never pyplot); markers on every point, so that a
+    curve of one update still shows."""
     from matplotlib.figure import Figure
 
     with open(curve_csv, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         return
-    x = [int(r["env_steps"]) for r in rows]
+    x = [int(r["decisions"]) for r in rows]
     fig = Figure(figsize=(9, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(x, [float(r["objective_per_request"]) for r in rows], lw=1.2)
-    ax1.set_xlabel("environment steps (slots)")
-    ax1.set_ylabel("objective per request (sampled actions)")
+    ax1.plot(x, [float(r["reward_per_decision"]) for r in rows], marker="o", ms=3, lw=1.2)
+    ax1.set_xlabel("decisions (turns)")
+    ax1.set_ylabel("reward per decision (sampled rows, units)")
     ax1.set_title(f"{algorithm}: rollouts")
-    ev = [(xx, 100 * float(r["validation_gap_to_greedy"])) for xx, r in zip(x, rows) if r["validation_gap_to_greedy"]]
-    if ev:
-        ax2.plot([e[0] for e in ev], [e[1] for e in ev], marker="o", ms=3, lw=1.2)
+    for key, label in (("validation_gap_to_ls", "gap to offload-ls"), ("validation_gap_to_greedy",
+                                                                       "gap to greedy-offload")):
+        ev = [(xx, 100 * float(r[key])) for xx, r in zip(x, rows) if r[key]]
+        if ev:
+            ax2.plot([e[0] for e in ev], [e[1] for e in ev], marker="o", ms=3, lw=1.2, label=label)
     ax2.axhline(0.0, color="grey", lw=0.8, ls="--")
-    ax2.set_xlabel("environment steps (slots)")
-    ax2.set_ylabel("gap to greedy-offload, % (greedy actions)")
-    ax2.set_title("validation (unseen generator seeds)")
+    ax2.set_yscale("symlog", linthresh=0.1)
+    ax2.set_xlabel("decisions (turns)")
+    ax2.set_ylabel("greedy policy's gap, %")
+    ax2.set_title("validation (unseen scenarios)")
+    ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(curve_png, dpi=110)
 
@@ -791,6 +962,7 @@ def _plot_curve(curve_csv: Path, curve_png: Path, algorithm: str) -> None:
 class PolicyOptions(Options):
     policy: str | None = None  # a policy file; None: the one shipped with edgeopt
     allocation: Literal["closed", "slsqp", "equal"] = "closed"
+    sweeps: int = option(SWEEPS, at_least=1, at_most=64)  # sweeps of turns per slot (stops early when settled)
 
 
 class _PolicySolver(Solver):
@@ -803,6 +975,8 @@ class _PolicySolver(Solver):
         return POLICIES / cls.shipped
 
     def run(self, instance, options, *, time_limit, seed, started):
+        if options.policy == "":
+            raise ValueError(f"option policy: an empty path; leave it out to use {self.name}'s shipped policy")
         path = options.policy or self.default_policy()
         if options.policy is None and not Path(path).is_file():
             raise ValueError(f"{self.name}: its shipped policy {path} is missing; give option policy=PATH, or train it "
@@ -813,13 +987,17 @@ class _PolicySolver(Solver):
                              f"{policy.algorithm!r}")
         stop = deadline(started, time_limit)
         built, cpu = time.perf_counter(), time.process_time()
-        chosen, done = greedy_choices(policy.actor, instance, stop)
-        # The decision itself (option tables, observations, the actor, the repair), apart from the allocation
-        # stage and the plan's pricing that every heuristic shares.
-        decision = {"decision_seconds": time.perf_counter() - built, "decision_cpu_seconds": time.process_time() - cpu}
-        what = f"{policy.algorithm} policy's greedy actions"
-        if done < instance.slots:
-            what += f", stopped by the time limit after {done} of {instance.slots} slot(s) (the rest refused)"
+        board = Board([(instance, t) for t in range(instance.slots)], sweeps=options.sweeps)
+        finished = play(policy.actor, board, stop)
+        chosen = board.choices()
+        # The decision itself (option rows, features, the actor), apart from the allocation stage and the
+        # plan's pricing that every heuristic shares.
+        decision = {"decision_seconds": time.perf_counter() - built, "decision_cpu_seconds": time.process_time() - cpu,
+                    "sweeps_played": board.sweep if finished else board.sweep + 1}
+        what = f"{policy.algorithm} policy's greedy rows"
+        if not finished:
+            what += (f", stopped by the time limit in sweep {board.sweep + 1} of {options.sweeps} (requests not yet "
+                     "placed refused)")
         return _result(self, instance, chosen, options.allocation, started=started, built=built, stop=stop, what=what,
                        extra={"policy": policy.path, "policy_hash": policy.header["content_hash"],
                               "algorithm": policy.algorithm, **decision})
@@ -827,33 +1005,36 @@ class _PolicySolver(Solver):
 
 @register_solver
 class MAPPOPolicy(_PolicySolver):
-    """MAPPO policy (shared actor, centralised critic, trained on generated slots): each user's greedy action,
-    then the allocation stage; no training at solve time."""
+    """MAPPO policy (a shared option scorer, centralised critic, trained on the scenario space): users take
+    turns choosing their best-scored option, then the allocation stage; no training at solve time."""
 
     name, shipped = "mappo", "offloading-mappo.pt"
 
 
 @register_solver
 class IPPOPolicy(_PolicySolver):
-    """IPPO policy (shared actor, each agent's critic on its own observation): each user's greedy action, then
-    the allocation stage; no training at solve time."""
+    """IPPO policy (the same option scorer, each agent's critic on its own view): users take turns choosing
+    their best-scored option, then the allocation stage; no training at solve time."""
 
     name, shipped = "ippo", "offloading-ippo.pt"
 
 
 __all__ = [
-    "REFUSE",
+    "CURVE_COLUMNS",
     "IPPOPolicy",
-    "Loads",
     "MAPPOConfig",
     "MAPPOPolicy",
     "Policy",
     "TrainReport",
     "ValueNorm",
+    "critic_features",
     "greedy_choices",
+    "greedy_rows",
     "load_policy",
     "make_config",
     "make_networks",
+    "log_policy",
+    "play",
     "save_policy",
     "train",
 ]
