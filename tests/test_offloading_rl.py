@@ -16,9 +16,9 @@ from conftest import INSTANCES, ROOT
 
 import edgeopt
 from edgeopt.families.offloading import plan
-from edgeopt.families.offloading.observation import CONTEXT, ROW_FIELDS, ROW_INPUT, STATE, Board
+from edgeopt.families.offloading.observation import ROW_FIELDS, ROW_INPUT, STATE, Board
 from edgeopt.families.offloading.plans import slot_value
-from edgeopt.families.offloading.scenarios import Ranges, make_ranges, sample
+from edgeopt.families.offloading.scenarios import make_ranges, sample
 from edgeopt.io import instance_from_data
 
 torch = pytest.importorskip("torch")
@@ -217,7 +217,7 @@ def _play(env, seed: int, forbidden_every: int = 0):
 
 
 def test_the_same_seed_gives_the_same_turns_and_another_seed_others():
-    make = lambda: OffloadingEnv(generator=GENERATOR, episode_slots=2)  # noqa: E731
+    make = lambda: OffloadingEnv(generator=GENERATOR, episode_slots=2)
     first, again, other = _play(make(), 7), _play(make(), 7), _play(make(), 8)
     assert len(first) == len(again)
     for x, y in zip(first, again):

@@ -33,12 +33,12 @@ small bundled instances and two small generated ones, a few seconds (the test su
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import failed_runs, write_rows
 
 import edgeopt
 from edgeopt.io import instance_from_data
@@ -264,17 +264,10 @@ def main(argv=None) -> int:
     print()
     print(text)
     (args.out / "summary.md").write_text(text)
-    keys = sorted({k for r in rows for k in r})
-    with open(args.out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(args.out / "results.csv", rows)
     plot(agg_gen, args.out / "comparison.png")
     print(f"wrote {args.out / 'results.csv'}, {args.out / 'summary.md'}, {args.out / 'comparison.png'}")
-    errors = [r for r in rows if r["status"] not in ("feasible", "optimal")]
-    for r in errors:
-        print(f"ERROR {r['method']} on {r['instance']}: {r['status']} {r['message']}", file=sys.stderr)
-    return 1 if errors else 0
+    return 1 if failed_runs(rows) else 0
 
 
 if __name__ == "__main__":

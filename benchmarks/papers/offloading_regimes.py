@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import failed_runs, write_rows
 
 import edgeopt
 from edgeopt.io import instance_from_data
@@ -215,7 +215,7 @@ def regime_table(rows: list[dict], regimes: list[str], order: str = "original") 
                  "worse_than_cloud": sum(bool(r.get("worse_than_all_cloud")) for r in mine),
                  "errors": sum(r["status"] not in ("optimal", "feasible") for r in mine)}
             agg[(regime, m)] = a
-            pct = lambda v: "-" if v is None else f"{100 * v:.3f}%"  # noqa: E731
+            pct = lambda v: "-" if v is None else f"{100 * v:.3f}%"
             out.append((regime if m == METHODS[0] else "", m, pct(a["mean"]), pct(a["worst"]),
                         "-" if a["loss"] is None else f"{round(a['loss'], 4) + 0.0:.4f}",
                         "-" if a["headroom"] is None else f"{round(100 * a['headroom'], 1) + 0.0:.1f}%",
@@ -307,16 +307,9 @@ def main(argv=None) -> int:
     print(summary)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.md").write_text(summary)
-    keys = sorted({k for r in rows for k in r})
-    with open(args.out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(args.out / "results.csv", rows)
     print(f"wrote {args.out / 'results.csv'}, {args.out / 'summary.md'}")
-    errors = [r for r in rows if r["status"] not in ("optimal", "feasible")]
-    for r in errors:
-        print(f"ERROR {r['method']} on {r['instance']}: {r['status']} {r['message']}", file=sys.stderr)
-    return 1 if errors else 0
+    return 1 if failed_runs(rows) else 0
 
 
 if __name__ == "__main__":

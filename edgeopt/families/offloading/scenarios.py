@@ -48,10 +48,10 @@ class Ranges:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, tuple):
-                if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                              and math.isfinite(v) for v in value) or not value[0] <= value[1]:
-                    raise ValueError(f"range {f.name}: must be two finite numbers LOW,HIGH with LOW <= HIGH, "
+            if isinstance(value, tuple) and (
+                    len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               and math.isfinite(v) for v in value) or not value[0] <= value[1]):
+                raise ValueError(f"range {f.name}: must be two finite numbers LOW,HIGH with LOW <= HIGH, "
                                      f"got {value!r}")
         for name in ("cells", "users_per_cell"):
             lo, hi = getattr(self, name)
@@ -102,7 +102,7 @@ def draw(rng: np.random.Generator, ranges: Ranges = Ranges()) -> dict:
     names = [m["name"] for m in catalog.text_to_video()["models"]]
     devices = [d["name"] for d in catalog.text_to_video()["devices"]]
     cells = int(rng.integers(ranges.cells[0], ranges.cells[1] + 1))
-    per_cell = int(round(_log_uniform(rng, ranges.users_per_cell)))
+    per_cell = round(_log_uniform(rng, ranges.users_per_cell))
     models = [names[i] for i in rng.permutation(len(names))[:int(rng.integers(1, len(names) + 1))]]
     uplink = _log_uniform(rng, ranges.uplink_mhz)
     refusal = DEFAULTS["refusal_penalty"] * _log_uniform(rng, ranges.refusal_factor)

@@ -93,6 +93,11 @@ _R = len(ROW_FIELDS)
 
 
 # -- hyperparameters ----------------------------------------------------------------------------------------
+#: Upper bounds of hyperparameters: a policy file's header is checked against them before a network is built.
+LIMITS = {"ppo_epoch": 1000, "num_mini_batch": 4096, "hidden_size": 1024, "layer_N": 8, "sweeps": 64,
+          "batch_decisions": 1_000_000, "eval_interval": 1_000_000}
+
+
 @dataclass(frozen=True)
 class MAPPOConfig:
     """MAPPO's hyperparameters. The defaults are those of marlbenchmark/on-policy ``onpolicy/config.py``
@@ -129,10 +134,6 @@ class MAPPOConfig:
     batch_decisions: int = 8192  # turns collected per update
     eval_interval: int = 5  # updates between two evaluations of the greedy policy for the learning curve
 
-    #: Upper bounds: a policy file's header is checked against them before a network is built from it.
-    LIMITS = {"ppo_epoch": 1000, "num_mini_batch": 4096, "hidden_size": 1024, "layer_N": 8, "sweeps": 64,
-              "batch_decisions": 1_000_000, "eval_interval": 1_000_000}
-
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
@@ -146,7 +147,7 @@ class MAPPOConfig:
         for name in ("ppo_epoch", "num_mini_batch", "hidden_size", "sweeps", "batch_decisions", "eval_interval"):
             if getattr(self, name) < 1:
                 raise ValueError(f"hyperparameter {name}: must be >= 1, got {getattr(self, name)!r}")
-        for name, most in self.LIMITS.items():
+        for name, most in LIMITS.items():
             if getattr(self, name) > most:
                 raise ValueError(f"hyperparameter {name}: must be <= {most}, got {getattr(self, name)!r}")
         for name in ("lr", "critic_lr", "opti_eps", "clip_param", "max_grad_norm", "huber_delta", "gain"):
