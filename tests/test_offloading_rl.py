@@ -573,3 +573,14 @@ def test_import_edgeopt_loads_no_learning_package():
     code = "import sys, edgeopt; print([m for m in ('torch', 'pettingzoo', 'gymnasium') if m in sys.modules])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_a_time_limit_stops_the_turns_and_leaves_a_valid_plan():
+    """Stopped part-way, the moves made stand and the requests not yet placed are refused; the plan is valid.
+    The limit is a deadline checked between turns (generous slack: nothing here races the clock)."""
+    inst = _load("large-2")
+    r = edgeopt.solve(inst, "mappo", time_limit=1e-6)
+    assert r.status == edgeopt.Status.FEASIBLE and r.evaluation.feasible
+    assert "stopped by the time limit in sweep 1 of 4" in r.raw_status and r.extra["sweeps_played"] == 0
+    full = edgeopt.solve(inst, "mappo", sweeps=2)
+    assert full.extra["sweeps_played"] == 2 and "stopped" not in full.raw_status

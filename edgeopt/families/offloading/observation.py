@@ -196,6 +196,7 @@ class Board:
         self.pair_users = np.zeros(self.num_pairs, dtype=np.int64)
         self.sweep, self.tick = 0, 0
         self.changed_in_sweep = 0
+        self.played = 0  # sweeps played to their end
         self._refresh()
 
     def _refresh(self) -> None:
@@ -356,6 +357,7 @@ class Board:
         revision that changed nothing (the next would be the same) or the last."""
         self.tick += 1
         if self.tick >= self.ticks:
+            self.played += 1
             converged = self.sweep > 0 and self.changed_in_sweep == 0
             self.sweep = self.sweeps if converged else self.sweep + 1
             self.tick, self.changed_in_sweep = 0, 0

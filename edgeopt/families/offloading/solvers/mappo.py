@@ -994,7 +994,7 @@ class _PolicySolver(Solver):
         # The decision itself (option rows, features, the actor), apart from the allocation stage and the
         # plan's pricing that every heuristic shares.
         decision = {"decision_seconds": time.perf_counter() - built, "decision_cpu_seconds": time.process_time() - cpu,
-                    "sweeps_played": board.sweep if finished else board.sweep + 1}
+                    "sweeps_played": board.played}
         what = f"{policy.algorithm} policy's greedy rows"
         if not finished:
             what += (f", stopped by the time limit in sweep {board.sweep + 1} of {options.sweeps} (requests not yet "
