@@ -1,0 +1,502 @@
+"""Mobile-edge building blocks of the families whose users ask their cell for generated videos (the offloading
+family; any family built on the same cells): places and resources, the radio's spectral efficiency, the cells'
+shared fields and their reading from a document, the option table of a slot, the JSON Schema pieces, and, once
+each request's option is chosen, the slot's value and the resources' shares (the square-root rule).
+
+Index order: user ``u``, slot ``t``, edge (and its cell) ``e``, model ``m``, configuration ``k`` (all models'
+configurations in one list), device class ``d``. Places: 0 local, 1 edge, 2 cloud. The math (symbols, units,
+objective, constraints) is in docs/formulations.md, section "offloading".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from edgeopt.allocation import allocate
+from edgeopt.document import (NAME, NAME_OR_NULL, NAMES, SOURCES, Document, InstanceError, array_of, check_unique,
+                               frozen, listing, nonnegative, positive, record)
+
+PLACES = ("local", "edge", "cloud")
+LOCAL, EDGE, CLOUD = 0, 1, 2
+#: Per slot the resources are the cells' uplinks (0..E-1), downlinks (E..2E-1) and the edges' compute (2E..3E-1).
+UPLINK, DOWNLINK, COMPUTE = 0, 1, 2
+#: Relative tolerance of the capacity checks (shares, GPU memory).
+TOL = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class Cells(Document):
+    """Users in cells asking for generated videos, slot by slot: the fields every family built on these cells
+    shares (read-only arrays). A family's Instance subclasses it (and adds its own fields)."""
+
+    slots: int
+    user_names: tuple[str, ...]
+    edge_names: tuple[str, ...]
+    device_names: tuple[str, ...]
+    model_names: tuple[str, ...]
+    config_names: tuple[str, ...]  # (K,) "model/config"
+    # weights
+    utility_weight: float
+    delay_per_second: float
+    energy_per_joule: float
+    refusal_penalty: float
+    prompt_bits: float
+    # cloud
+    cloud_enabled: bool
+    wan_delay_seconds: float
+    cloud_speed: float
+    cloud_price: float
+    # models (M,) and configurations (K,)
+    model_memory_gb: np.ndarray
+    config_model: np.ndarray
+    config_duration_seconds: np.ndarray
+    config_reference_seconds: np.ndarray  # generation time at relative speed 1
+    config_peak_memory_gb: np.ndarray
+    config_video_bits: np.ndarray
+    config_utility: np.ndarray  # model utility x the configuration's factor
+    # devices (D,)
+    device_speed: np.ndarray  # 0 for a device without a GPU
+    device_memory_gb: np.ndarray
+    device_power_watts: np.ndarray
+    device_tx_watts: np.ndarray
+    device_rx_watts: np.ndarray
+    device_can_run: np.ndarray  # (D, M)
+    # edges (E,)
+    edge_speed: np.ndarray
+    edge_memory_gb: np.ndarray
+    uplink_hz: np.ndarray
+    downlink_hz: np.ndarray
+    # users (U,) and (U, T)
+    user_edge: np.ndarray
+    user_device: np.ndarray
+    requested: np.ndarray  # (U, T) bool
+    requested_seconds: np.ndarray  # (U, T) the video length asked for (0 without a request)
+    uplink_efficiency: np.ndarray  # (U, T) log2(1 + SNR) of the full uplink band, bit/s/Hz
+    downlink_efficiency: np.ndarray  # (U, T)
+
+    num_users = property(lambda self: len(self.user_names), doc="U")
+    num_edges = property(lambda self: len(self.edge_names), doc="E (one cell each)")
+    num_models = property(lambda self: len(self.model_names), doc="M")
+    num_configs = property(lambda self: len(self.config_names), doc="K: every model's configurations")
+
+    @cached_property
+    def config_rank(self) -> np.ndarray:
+        """(K,) each configuration's rank by (model name, configuration name): an order that does not depend
+        on how the file lists its models and configurations (for ties and for what a policy sees)."""
+        model = [self.model_names[m] for m in self.config_model]
+        own = [name[len(m) + 1:] for name, m in zip(self.config_names, model)]  # config_names[k] is "model/config"
+        order = sorted(range(self.num_configs), key=lambda k: (model[k], own[k]))
+        rank = np.empty(self.num_configs, dtype=np.int64)
+        rank[order] = np.arange(self.num_configs)
+        return frozen(rank, np.int64)
+
+    @cached_property
+    def model_rank(self) -> np.ndarray:
+        """(M,) each model's rank by name."""
+        order = sorted(range(self.num_models), key=lambda m: self.model_names[m])
+        rank = np.empty(self.num_models, dtype=np.int64)
+        rank[order] = np.arange(self.num_models)
+        return frozen(rank, np.int64)
+
+    def options(self, t: int) -> "Options":
+        """The option table of slot ``t`` (cached): every (user, configuration, place) that can serve a request."""
+        return self._option_tables[t]
+
+    @cached_property
+    def _option_tables(self) -> tuple:
+        return tuple(option_table(self, t) for t in range(self.slots))
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every way to serve each request of one slot, with what it is worth once resources are shared.
+
+    Option ``o`` serves ``user[o]`` with configuration ``config[o]`` at ``place[o]``. With shares x of the
+    three resources it uses, its value is ``value[o] - sum_j cost[o, j] / x_j`` (docs/formulations.md): the
+    utility less the delay and energy that do not depend on shares, and the per-share costs of the uplink,
+    downlink and edge compute in resource ``resource[o, j]``. A user may also be refused, worth
+    ``-refusal_penalty``. ``needs_loaded[o]`` is the (edge, model) that must be loaded (-1: none)."""
+
+    users: np.ndarray  # the users with a request in the slot
+    user: np.ndarray  # (O,)
+    config: np.ndarray
+    place: np.ndarray
+    value: np.ndarray
+    cost: np.ndarray  # (O, 3) uplink, downlink, compute; 0 where the option does not use the resource
+    resource: np.ndarray  # (O, 3) ids of those resources in 0..3E-1
+    edge: np.ndarray  # (O,) the user's edge
+    model: np.ndarray  # (O,)
+    refusal_value: float
+
+    @property
+    def num_options(self) -> int:
+        return int(self.user.size)
+
+    @cached_property
+    def of_user(self) -> dict[int, np.ndarray]:
+        """Each requesting user's option indices (possibly none: then it can only be refused)."""
+        order = np.argsort(self.user, kind="stable")
+        bounds = np.searchsorted(self.user[order], self.users, side="left"), np.searchsorted(
+            self.user[order], self.users, side="right")
+        return {int(u): order[a:b] for u, a, b in zip(self.users, *bounds)}
+
+
+def option_table(inst: Cells, t: int) -> Options:
+    """Every (user, configuration, place) that can serve a request of slot ``t``, with its value and costs."""
+    users = np.flatnonzero(inst.requested[:, t])
+    U, K = users.size, inst.num_configs
+    u = np.repeat(users, K * 3)
+    k = np.tile(np.repeat(np.arange(K), 3), U)
+    p = np.tile(np.arange(3), U * K)
+    m = inst.config_model[k]
+    d, e = inst.user_device[u], inst.user_edge[u]
+    long_enough = inst.config_duration_seconds[k] >= inst.requested_seconds[u, t] - 1e-9
+    peak = inst.config_peak_memory_gb[k]
+    local = (p == LOCAL) & inst.device_can_run[d, m] & (peak <= inst.device_memory_gb[d] * (1 + TOL)) & (
+        inst.device_speed[d] > 0)
+    edge = (p == EDGE) & (peak <= inst.edge_memory_gb[e] * (1 + TOL)) & (
+        inst.model_memory_gb[m] <= inst.edge_memory_gb[e] * (1 + TOL))
+    cloud = (p == CLOUD) & inst.cloud_enabled
+    keep = long_enough & (local | edge | cloud)
+    u, k, p, m, d, e = u[keep], k[keep], p[keep], m[keep], d[keep], e[keep]
+
+    lam_t, lam_e = inst.delay_per_second, inst.energy_per_joule
+    utility = inst.utility_weight * inst.config_utility[k]
+    ref = inst.config_reference_seconds[k]
+    with np.errstate(divide="ignore"):
+        local_seconds = np.where(p == LOCAL, ref / np.where(inst.device_speed[d] > 0, inst.device_speed[d], 1.0), 0.0)
+    edge_seconds = ref / inst.edge_speed[e]
+    cloud_seconds = ref / inst.cloud_speed
+    value = utility - np.select(
+        [p == LOCAL, p == CLOUD],
+        [(lam_t + lam_e * inst.device_power_watts[d]) * local_seconds,
+         lam_t * (inst.wan_delay_seconds + cloud_seconds) + inst.cloud_price], 0.0)
+    offloaded = p != LOCAL
+    E = inst.num_edges
+    cost = np.zeros((u.size, 3))
+    cost[:, UPLINK] = np.where(offloaded, (lam_t + lam_e * inst.device_tx_watts[d]) * inst.prompt_bits / (
+        inst.uplink_hz[e] * inst.uplink_efficiency[u, t]), 0.0)
+    cost[:, DOWNLINK] = np.where(offloaded, (lam_t + lam_e * inst.device_rx_watts[d]) * inst.config_video_bits[k] / (
+        inst.downlink_hz[e] * inst.downlink_efficiency[u, t]), 0.0)
+    cost[:, COMPUTE] = np.where(p == EDGE, lam_t * edge_seconds, 0.0)
+    resource = np.stack([e, E + e, 2 * E + e], axis=1)
+    return Options(users=frozen(users, np.int64), user=frozen(u, np.int64), config=frozen(k, np.int64),
+                   place=frozen(p, np.int64), value=frozen(value), cost=frozen(cost),
+                   resource=frozen(resource, np.int64), edge=frozen(e, np.int64), model=frozen(m, np.int64),
+                   refusal_value=-float(inst.refusal_penalty))
+
+
+# -- from the document ---------------------------------------------------------------------------------
+def spectral_efficiency(power_dbm, distance_m, shadowing_db, noise_dbm_per_hz: float, bandwidth_hz,
+                        intercept_db: float, slope_db: float) -> np.ndarray:
+    """log2(1 + SNR) over the whole band: path loss intercept + slope log10(d / km) plus shadowing, thermal
+    noise over the band (the fixed-SNR form of docs/formulations.md)."""
+    loss_db = intercept_db + slope_db * np.log10(np.asarray(distance_m) / 1000.0) + np.asarray(shadowing_db)
+    noise_dbm = noise_dbm_per_hz + 10.0 * np.log10(bandwidth_hz)
+    snr = 10.0 ** ((np.asarray(power_dbm) - loss_db - noise_dbm) / 10.0)
+    # log1p: at -300 dB, 1 + SNR rounds to 1 and log2 would give a rate of exactly 0 (an infinite delay).
+    return np.log1p(snr) / np.log(2.0)
+
+
+def _index(items: list[dict], what: str, path: str, problems: list) -> dict[str, int]:
+    return check_unique([x["name"] for x in items], what, path, problems)
+
+
+def _ref(name, index: dict, where: str, what: str, problems: list) -> int:
+    if name not in index:
+        problems.append((where, f"no {what} named {name!r} ({what}s: {listing(index)})"))
+        return 0
+    return index[name]
+
+
+def _configs(data: dict, gi: dict, problems: list) -> dict:
+    """Every model's configurations in one list, with their reference-speed times (s x speed of the GPU
+    they were measured on)."""
+    speed = {g["name"]: g["relative_speed"] for g in data["gpus"]}
+    out: dict[str, list] = {k: [] for k in ("names", "model", "duration", "ref", "peak", "bits", "utility")}
+    for j, m in enumerate(data["models"]):
+        check_unique([c["name"] for c in m["configs"]], "configuration", f"models[{j}].configs", problems)
+        for i, c in enumerate(m["configs"]):
+            gpu = _ref(c["measured_on"], gi, f"models[{j}].configs[{i}].measured_on", "gpu", problems)
+            out["names"].append(f"{m['name']}/{c['name']}")
+            out["model"].append(j)
+            out["duration"].append(c["duration_seconds"])
+            out["ref"].append(c["generation_seconds"] * speed.get(data["gpus"][gpu]["name"], 1.0))
+            out["peak"].append(c["peak_gpu_memory_gb"])
+            out["bits"].append(c["video_megabits"] * 1e6)
+            out["utility"].append(m["utility"] * c["utility_factor"])
+    return out
+
+
+def _users(data: dict, ei: dict, di: dict, problems: list) -> dict:
+    T = data["slots"]
+    out: dict[str, list] = {k: [] for k in ("edge", "device", "distance", "shadowing", "requested", "seconds")}
+    for i, u in enumerate(data["users"]):
+        for key in ("distance_m", "shadowing_db", "requests"):
+            if len(u[key]) != T:
+                problems.append((f"users[{i}].{key}", f"must have one entry per slot ({T}), got {len(u[key])}"))
+        out["edge"].append(_ref(u["edge"], ei, f"users[{i}].edge", "edge", problems))
+        out["device"].append(_ref(u["device"], di, f"users[{i}].device", "device", problems))
+        requests = (u["requests"] + [None] * T)[:T]
+        out["distance"].append((u["distance_m"] + [1.0] * T)[:T])
+        out["shadowing"].append((u["shadowing_db"] + [0.0] * T)[:T])
+        out["requested"].append([r is not None for r in requests])
+        out["seconds"].append([0.0 if r is None else r["duration_seconds"] for r in requests])
+    return out
+
+
+def _requests_no_configuration_serves(data: dict, configs: dict, problems: list) -> None:
+    """A request for a longer video than any configuration makes can only be refused: a mistake in the file."""
+    longest = max(configs["duration"], default=0.0)
+    for i, u in enumerate(data["users"]):
+        for t, r in enumerate(u["requests"]):
+            if r is not None and r["duration_seconds"] > longest + 1e-9:
+                problems.append((f"users[{i}].requests[{t}].duration_seconds", f"asks for {r['duration_seconds']:g} s "
+                                 f"of video; no configuration makes more than {longest:g} s"))
+
+
+def _refuse_users_who_cannot_be_served(data: dict, users: dict, configs: dict, can_run: np.ndarray,
+                                       problems: list, source: str) -> None:
+    """A user whose device runs no configuration, in a cell whose edge fits none (the model loaded and the
+    configuration's peak) and with the cloud disabled has no way to be served at all: the file cannot be
+    what was meant."""
+    if data["cloud"]["enabled"]:
+        return
+    model = np.array(configs["model"], dtype=np.int64)
+    peak = np.array(configs["peak"])
+    model_memory = np.array([m["gpu_memory_gb"] for m in data["models"]])
+    edge_fits = [bool(((peak <= e["gpu_memory_gb"]) & (model_memory[model] <= e["gpu_memory_gb"])).any())
+                 for e in data["edges"]]
+    for i, (e, d) in enumerate(zip(users["edge"], users["device"])):
+        device = data["devices"][d]
+        local = device["gpu"] is not None and bool((can_run[d, model] & (peak <= device["gpu_memory_gb"])).any())
+        if not edge_fits[e] and not local:
+            problems.append((f"users[{i}]", f"user {data['users'][i]['name']!r} can be served nowhere: its device "
+                             f"{device['name']!r} runs no configuration, its edge {data['edges'][e]['name']!r} fits "
+                             "none (model and peak memory) and the cloud is disabled"))
+    if problems:
+        raise InstanceError(source, problems)
+
+
+def cells_from_data(data: dict, source: str = "<data>") -> dict:
+    """The :class:`Cells` fields (but the Document head) of schema-valid data; raises InstanceError for every
+    broken reference."""
+    problems: list[tuple[str, str]] = []
+    gi = _index(data["gpus"], "gpu", "gpus", problems)
+    mi = _index(data["models"], "model", "models", problems)
+    di = _index(data["devices"], "device", "devices", problems)
+    ei = _index(data["edges"], "edge", "edges", problems)
+    check_unique([u["name"] for u in data["users"]], "user", "users", problems)
+    speed = {g["name"]: g["relative_speed"] for g in data["gpus"]}
+    configs = _configs(data, gi, problems)
+    cloud, w, radio = data["cloud"], data["weights"], data["radio"]
+    _ref(cloud["gpu"], gi, "cloud.gpu", "gpu", problems)
+    can_run = np.zeros((len(data["devices"]), len(data["models"])), dtype=bool)
+    for d, dev in enumerate(data["devices"]):
+        if dev["gpu"] is not None:
+            _ref(dev["gpu"], gi, f"devices[{d}].gpu", "gpu", problems)
+        for j, name in enumerate(dev["local_models"]):
+            can_run[d, _ref(name, mi, f"devices[{d}].local_models[{j}]", "model", problems)] = True
+        if dev["local_models"] and (dev["gpu"] is None or dev["gpu_memory_gb"] <= 0):
+            problems.append((f"devices[{d}].local_models", "a device without a GPU (gpu null) or without GPU "
+                             "memory runs no model"))
+    for e, edge in enumerate(data["edges"]):
+        _ref(edge["gpu"], gi, f"edges[{e}].gpu", "gpu", problems)
+    users = _users(data, ei, di, problems)
+    _requests_no_configuration_serves(data, configs, problems)
+    if problems:
+        raise InstanceError(source, problems)
+    _refuse_users_who_cannot_be_served(data, users, configs, can_run, problems, source)
+
+    edges, devices = data["edges"], data["devices"]
+    user_edge = np.array(users["edge"], dtype=np.int64)
+    tx_dbm = 10.0 * np.log10(1000.0 * np.array([devices[d]["tx_power_watts"] for d in users["device"]]))[:, None]
+    bs_dbm = np.array([edges[e]["base_station_power_dbm"] for e in user_edge])[:, None]
+    up_hz = np.array([e["uplink_hz"] for e in edges])
+    down_hz = np.array([e["downlink_hz"] for e in edges])
+    eff = lambda power, hz: spectral_efficiency(  # noqa: E731
+        power, np.array(users["distance"]), np.array(users["shadowing"]), radio["noise_dbm_per_hz"],
+        hz[user_edge][:, None], radio["path_loss_intercept_db"], radio["path_loss_slope_db"])
+    col = lambda items, key: frozen([x[key] for x in items])  # noqa: E731
+    return dict(
+        slots=data["slots"],
+        user_names=tuple(u["name"] for u in data["users"]), edge_names=tuple(e["name"] for e in edges),
+        device_names=tuple(d["name"] for d in devices), model_names=tuple(m["name"] for m in data["models"]),
+        config_names=tuple(configs["names"]),
+        utility_weight=float(w["utility"]), delay_per_second=float(w["delay_per_second"]),
+        energy_per_joule=float(w["energy_per_joule"]), refusal_penalty=float(w["refusal_penalty"]),
+        prompt_bits=float(radio["prompt_bits"]),
+        cloud_enabled=bool(cloud["enabled"]), wan_delay_seconds=float(cloud["wan_delay_seconds"]),
+        cloud_speed=float(speed[cloud["gpu"]]), cloud_price=float(cloud["price_per_request"]),
+        model_memory_gb=col(data["models"], "gpu_memory_gb"),
+        config_model=frozen(configs["model"], np.int64), config_duration_seconds=frozen(configs["duration"]),
+        config_reference_seconds=frozen(configs["ref"]), config_peak_memory_gb=frozen(configs["peak"]),
+        config_video_bits=frozen(configs["bits"]), config_utility=frozen(configs["utility"]),
+        device_speed=frozen([0.0 if d["gpu"] is None else speed[d["gpu"]] for d in devices]),
+        device_memory_gb=col(devices, "gpu_memory_gb"), device_power_watts=col(devices, "compute_power_watts"),
+        device_tx_watts=col(devices, "tx_power_watts"), device_rx_watts=col(devices, "rx_power_watts"),
+        device_can_run=frozen(can_run, bool),
+        edge_speed=frozen([speed[e["gpu"]] for e in edges]), edge_memory_gb=col(edges, "gpu_memory_gb"),
+        uplink_hz=frozen(up_hz), downlink_hz=frozen(down_hz),
+        user_edge=frozen(user_edge, np.int64), user_device=frozen(users["device"], np.int64),
+        requested=frozen(users["requested"], bool), requested_seconds=frozen(users["seconds"]),
+        uplink_efficiency=frozen(eff(tx_dbm, up_hz)), downlink_efficiency=frozen(eff(bs_dbm, down_hz)),
+    )
+
+
+# -- JSON Schema pieces (the offloading family's schema, and any family on the same cells, build on them) --
+WEIGHTS_SCHEMA = record(["utility", "delay_per_second", "energy_per_joule", "refusal_penalty"], {
+    "utility": nonnegative(1e6),
+    "delay_per_second": nonnegative(1e6),
+    "energy_per_joule": nonnegative(1e6),
+    "refusal_penalty": nonnegative(1e9),
+})
+
+RADIO_SCHEMA = record(["noise_dbm_per_hz", "path_loss_intercept_db", "path_loss_slope_db", "prompt_bits"], {
+    "noise_dbm_per_hz": {"type": "number", "minimum": -250, "maximum": -100},
+    "path_loss_intercept_db": {"type": "number", "minimum": 0, "maximum": 300},
+    "path_loss_slope_db": {"type": "number", "minimum": 0, "maximum": 100},
+    "prompt_bits": positive(1e12),
+})
+
+CLOUD_SCHEMA = record(["enabled", "wan_delay_seconds", "gpu", "price_per_request"], {
+    "enabled": {"type": "boolean"},
+    "wan_delay_seconds": nonnegative(1e4),
+    "gpu": NAME,
+    "price_per_request": nonnegative(1e9),
+})
+
+GPU_SCHEMA = record(["name", "relative_speed"], {"name": NAME, "relative_speed": positive(1e3), "sources": SOURCES})
+
+CONFIG_SCHEMA = record(["name", "resolution", "duration_seconds", "steps", "generation_seconds", "measured_on",
+                  "peak_gpu_memory_gb", "video_megabits", "utility_factor"], {
+    "name": NAME,
+    "resolution": NAME,
+    "duration_seconds": positive(1e4),
+    "steps": {"type": "integer", "minimum": 1, "maximum": 100_000},
+    "generation_seconds": positive(1e6),
+    "measured_on": NAME,
+    "peak_gpu_memory_gb": positive(1e5),
+    "video_megabits": positive(1e9),
+    "utility_factor": {"type": "number", "minimum": 0, "maximum": 10},
+    "sources": SOURCES,
+})
+
+MODEL_SCHEMA = record(["name", "gpu_memory_gb", "utility", "configs"], {
+    "name": NAME,
+    "gpu_memory_gb": positive(1e5),
+    "utility": nonnegative(1e6),
+    "configs": array_of(CONFIG_SCHEMA, least=1, most=1000),
+    "sources": SOURCES,
+})
+
+DEVICE_SCHEMA = record(["name", "gpu", "gpu_memory_gb", "compute_power_watts", "tx_power_watts", "rx_power_watts",
+                  "local_models"], {
+    "name": NAME,
+    "gpu": NAME_OR_NULL,
+    "gpu_memory_gb": nonnegative(1e5),
+    "compute_power_watts": nonnegative(1e5),
+    "tx_power_watts": positive(1e3),
+    "rx_power_watts": nonnegative(1e3),
+    "local_models": NAMES,
+    "sources": SOURCES,
+})
+
+EDGE_SCHEMA = record(["name", "gpu", "gpu_memory_gb", "uplink_hz", "downlink_hz", "base_station_power_dbm"], {
+    "name": NAME,
+    "gpu": NAME,
+    "gpu_memory_gb": positive(1e6),
+    "uplink_hz": positive(1e12),
+    "downlink_hz": positive(1e12),
+    "base_station_power_dbm": {"type": "number", "minimum": -50, "maximum": 100},
+})
+
+#: A request, or null in a slot where the user asks for nothing. An object-or-null type (not anyOf) keeps
+#: the messages precise: a bad field is named by its own path.
+REQUEST_SCHEMA = {**record(["duration_seconds"], {"category": NAME, "duration_seconds": positive(1e4)}),
+            "type": ["object", "null"]}
+
+USER_SCHEMA = record(["name", "edge", "device", "distance_m", "shadowing_db", "requests"], {
+    "name": NAME,
+    "edge": NAME,
+    "device": NAME,
+    "distance_m": array_of({"type": "number", "minimum": 1, "maximum": 1e5}, least=1),
+    "shadowing_db": array_of({"type": "number", "minimum": -100, "maximum": 100}, least=1),
+    "requests": array_of(REQUEST_SCHEMA, least=1),
+})
+
+
+CHOICE_SCHEMA = {**record(["model", "config", "place"], {"model": NAME, "config": NAME,
+                                                   "place": {"enum": ["local", "edge", "cloud"]}}),
+           "type": ["object", "null"]}
+SHARES_SCHEMA = record(["uplink", "downlink", "compute"], {"uplink": nonnegative(1.0 + 1e-6),
+                                                    "downlink": nonnegative(1.0 + 1e-6),
+                                                    "compute": nonnegative(1.0 + 1e-6)})
+
+#: The ``decisions`` of a solution file: per slot the models loaded on each edge, each requesting user's
+#: choice (null: not served) and every user's shares of its cell's uplink and downlink and its edge's compute.
+SLOTS_SOLUTION_SCHEMA = record(["slots"], {
+    "slots": array_of(record(["loaded", "choices", "shares"], {
+        "loaded": {"type": "object", "additionalProperties": NAMES},
+        "choices": {"type": "object", "additionalProperties": CHOICE_SCHEMA},
+        "shares": {"type": "object", "additionalProperties": SHARES_SCHEMA},
+    })),
+})
+
+
+# -- once choices are made: shares and the slot's value ----------------------------------------------------
+ALLOCATIONS = ("closed", "slsqp", "equal")
+
+
+def slot_value(opts: Options, chosen: np.ndarray) -> float:
+    """The slot's objective for a choice per requesting user (an option index, -1 to refuse), the resources
+    shared optimally: the options' values less, per resource, (sum of sqrt(cost))^2."""
+    chosen = np.asarray(chosen)
+    picked = chosen[chosen >= 0]
+    value = float(opts.value[picked].sum()) + opts.refusal_value * int((chosen < 0).sum())
+    roots = np.zeros(int(opts.resource.max(initial=-1)) + 1)
+    np.add.at(roots, opts.resource[picked].ravel(), np.sqrt(opts.cost[picked]).ravel())
+    return value - float((roots ** 2).sum())
+
+
+#: Relative floor of a user's cost on a resource it uses, for sharing only: a user whose delay and energy
+#: weigh nothing (weights 0) still needs some share of what it uses, or its delay would be infinite.
+COST_FLOOR = 1e-12
+
+
+def shares(inst: Cells, opts: Options, chosen: np.ndarray, allocation: str = "closed") -> np.ndarray:
+    """(U, 3) every user's shares of its uplink, downlink and compute for these choices: every user who
+    offloads gets a positive share of its cell's uplink and downlink, every edge user of the edge's compute."""
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {', '.join(ALLOCATIONS)}, got {allocation!r}")
+    x = np.zeros((inst.num_users, 3))
+    picked = np.asarray(chosen)[np.asarray(chosen) >= 0]
+    place = opts.place[picked]
+    for j in range(3):
+        uses = (place == EDGE) if j == 2 else (place != LOCAL)
+        a, r, users = opts.cost[picked, j], opts.resource[picked, j], opts.user[picked]
+        for res in np.unique(r[uses]):
+            mine = (r == res) & uses
+            if allocation == "equal" or not (a[mine] > 0).any():
+                x[users[mine], j] = 1.0 / mine.sum()
+            else:
+                weights = np.maximum(a[mine], COST_FLOOR * a[mine].max())
+                x[users[mine], j] = allocate(weights, 1.0, method=allocation).shares
+    return x
+
+
+def loaded_for(inst: Cells, opts: Options, chosen: np.ndarray) -> np.ndarray:
+    """(E, M) the models the edge options among the choices need loaded (and nothing else)."""
+    loaded = np.zeros((inst.num_edges, inst.num_models), dtype=bool)
+    picked = np.asarray(chosen)[np.asarray(chosen) >= 0]
+    on_edge = picked[opts.place[picked] == EDGE]
+    loaded[opts.edge[on_edge], opts.model[on_edge]] = True
+    return loaded
+
+
+def fits_memory(inst: Cells, opts: Options, chosen: np.ndarray) -> bool:
+    """Whether the models these choices need loaded fit every edge's GPU memory."""
+    need = loaded_for(inst, opts, chosen) @ inst.model_memory_gb
+    return bool((need <= inst.edge_memory_gb * (1 + 1e-9)).all())
