@@ -9,12 +9,15 @@ objective, constraints) is in docs/formulations.md, section "offloading".
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from edgeopt import catalog
 from edgeopt.allocation import allocate
+from edgeopt.result import Violation
 from edgeopt.document import (NAME, NAME_OR_NULL, NAMES, SOURCES, Document, InstanceError, array_of, check_unique,
                                frozen, listing, nonnegative, positive, record)
 
@@ -446,6 +449,87 @@ SLOTS_SOLUTION_SCHEMA = record(["slots"], {
 })
 
 
+# -- the decisions of every slot ---------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """Decisions of every slot. ``config`` and ``place`` (U, T): the configuration and place serving the user's
+    request, -1 where the user is not served (refused, or nothing asked); ``loaded`` (E, M, T) the models each
+    edge holds; ``shares`` (U, T, 3): the user's shares of its cell's uplink and downlink and its edge's compute."""
+
+    config: np.ndarray
+    place: np.ndarray
+    loaded: np.ndarray
+    shares: np.ndarray
+
+
+def empty_solution(inst: Cells) -> Solution:
+    U, T = inst.num_users, inst.slots
+    return Solution(np.full((U, T), -1, np.int64), np.full((U, T), -1, np.int64),
+                    np.zeros((inst.num_edges, inst.num_models, T), bool), np.zeros((U, T, 3)))
+
+
+def solution_to_data(inst: Cells, sol: Solution) -> dict:
+    """Per slot: the models loaded on each edge, each requesting user's choice (null: refused), and the shares
+    of every user who offloads."""
+    slots = []
+    names = [n.split("/", 1) for n in inst.config_names]
+    for t in range(inst.slots):
+        choices, shares = {}, {}
+        for u in np.flatnonzero(inst.requested[:, t]):
+            k, p = int(sol.config[u, t]), int(sol.place[u, t])
+            choices[inst.user_names[u]] = None if k < 0 else {"model": names[k][0], "config": names[k][1],
+                                                              "place": PLACES[p]}
+        for u in np.flatnonzero(np.asarray(sol.shares)[:, t].any(axis=1)):
+            s = sol.shares[u, t]
+            shares[inst.user_names[u]] = {"uplink": float(s[0]), "downlink": float(s[1]), "compute": float(s[2])}
+        slots.append({"loaded": {inst.edge_names[e]: [inst.model_names[m] for m in np.flatnonzero(sol.loaded[e, :, t])]
+                                 for e in range(inst.num_edges)},
+                      "choices": choices, "shares": shares})
+    return {"slots": slots}
+
+
+def solution_from_data(inst: Cells, data: dict, source: str = "<solution>") -> Solution:
+    """Parse the decisions written by :func:`solution_to_data`; every bad reference is reported."""
+    sol = empty_solution(inst)
+    config, place, loaded, shares = sol.config.copy(), sol.place.copy(), sol.loaded.copy(), sol.shares.copy()
+    problems: list[tuple[str, str]] = []
+    ui = {n: i for i, n in enumerate(inst.user_names)}
+    ei = {n: i for i, n in enumerate(inst.edge_names)}
+    mi = {n: i for i, n in enumerate(inst.model_names)}
+    ki = {n: i for i, n in enumerate(inst.config_names)}
+    if len(data["slots"]) != inst.slots:
+        raise InstanceError(source, [("decisions.slots", f"must be an array of {inst.slots} slot(s)")])
+    for t, s in enumerate(data["slots"]):
+        where = f"decisions.slots[{t}]"
+        for edge, names in s["loaded"].items():
+            if edge not in ei:
+                problems.append((f"{where}.loaded.{edge}", "no such edge"))
+                continue
+            for j, name in enumerate(names):
+                if name not in mi:
+                    problems.append((f"{where}.loaded.{edge}[{j}]", f"no model named {name!r}"))
+                else:
+                    loaded[ei[edge], mi[name], t] = True
+        for user, choice in s["choices"].items():
+            if user not in ui:
+                problems.append((f"{where}.choices.{user}", "no such user"))
+            elif choice is not None:
+                key = f"{choice['model']}/{choice['config']}"
+                if key not in ki:
+                    problems.append((f"{where}.choices.{user}", f"no configuration {choice['config']!r} of model "
+                                     f"{choice['model']!r}"))
+                else:
+                    config[ui[user], t], place[ui[user], t] = ki[key], PLACES.index(choice["place"])
+        for user, x in s["shares"].items():
+            if user not in ui:
+                problems.append((f"{where}.shares.{user}", "no such user"))
+            else:
+                shares[ui[user], t] = (x["uplink"], x["downlink"], x["compute"])
+    if problems:
+        raise InstanceError(source, problems)
+    return Solution(config, place, loaded, shares)
+
+
 # -- once choices are made: shares and the slot's value ----------------------------------------------------
 ALLOCATIONS = ("closed", "slsqp", "equal")
 
@@ -500,3 +584,229 @@ def fits_memory(inst: Cells, opts: Options, chosen: np.ndarray) -> bool:
     """Whether the models these choices need loaded fit every edge's GPU memory."""
     need = loaded_for(inst, opts, chosen) @ inst.model_memory_gb
     return bool((need <= inst.edge_memory_gb * (1 + 1e-9)).all())
+
+
+# -- the evaluator's building blocks (the truth: from the decisions alone, never from an option table) --------
+#: Violations listed per kind at the most.
+MAX_LISTED = 50
+
+
+def choice_violations(inst: Cells, k: np.ndarray, p: np.ndarray, loaded: np.ndarray) -> list[Violation]:
+    """Choices that cannot be made: a configuration where nothing is asked, too short, a place the device,
+    the edge or the cloud cannot give it."""
+    viol = []
+    served = k >= 0
+    u_idx, t_idx = np.nonzero(served | (p >= 0))
+    for u, t in zip(u_idx.tolist(), t_idx.tolist()):
+        where = f"user {inst.user_names[u]!r}, slot {t}"
+        kk, pp = int(k[u, t]), int(p[u, t])
+        if not (0 <= kk < inst.num_configs) or pp not in (LOCAL, EDGE, CLOUD):
+            viol.append(Violation("choice", where, float(kk), f"configuration {kk} at place {pp} does not exist"))
+            continue
+        m, d, e = inst.config_model[kk], inst.user_device[u], inst.user_edge[u]
+        name = inst.config_names[kk]
+        reasons = []
+        if not inst.requested[u, t]:
+            reasons.append("the user asked for nothing in this slot")
+        elif inst.config_duration_seconds[kk] < inst.requested_seconds[u, t] - 1e-9:
+            reasons.append(f"{name} makes {inst.config_duration_seconds[kk]:g} s of video, "
+                           f"{inst.requested_seconds[u, t]:g} s were asked")
+        peak = inst.config_peak_memory_gb[kk]
+        if pp == LOCAL and not (inst.device_can_run[d, m] and inst.device_speed[d] > 0
+                                and peak <= inst.device_memory_gb[d] * (1 + TOL)):
+            reasons.append(f"device {inst.device_names[d]!r} cannot run {name} ({peak:g} GB peak)")
+        if pp == EDGE and not loaded[e, m, t]:
+            reasons.append(f"model {inst.model_names[m]!r} is not loaded on edge {inst.edge_names[e]!r}")
+        if pp == EDGE and peak > inst.edge_memory_gb[e] * (1 + TOL):
+            reasons.append(f"{name} needs {peak:g} GB, edge {inst.edge_names[e]!r} has {inst.edge_memory_gb[e]:g}")
+        if pp == CLOUD and not inst.cloud_enabled:
+            reasons.append("the cloud is disabled")
+        for r in reasons:
+            viol.append(Violation("choice", where, 1.0, f"{PLACES[pp]} {name}: {r}"))
+    return viol[:MAX_LISTED * 4]
+
+
+def capacity_violations(inst: Cells, p: np.ndarray, loaded: np.ndarray, x: np.ndarray) -> list[Violation]:
+    """Loaded models over an edge's memory; shares negative, over 1 per resource, or 0 where needed."""
+    viol = []
+    T, E = inst.slots, inst.num_edges
+    mem = np.einsum("emt,m->et", loaded, inst.model_memory_gb)
+    for e, t in np.argwhere(mem > inst.edge_memory_gb[:, None] * (1 + TOL)):
+        viol.append(Violation("gpu_memory", f"edge {inst.edge_names[e]!r}, slot {t}", float(mem[e, t]
+                    - inst.edge_memory_gb[e]), f"loaded models need {mem[e, t]:g} GB of {inst.edge_memory_gb[e]:g}"))
+    if (x < 0).any() or not np.isfinite(x).all():
+        viol.append(Violation("shares", "shares", float(np.nanmin(x)), "shares must be finite and >= 0"))
+    for j, what in enumerate(("uplink", "downlink", "compute")):
+        total = np.zeros((E, T))
+        np.add.at(total, inst.user_edge, np.nan_to_num(x[:, :, j]))
+        for e, t in np.argwhere(total > 1 + TOL):
+            viol.append(Violation(f"{what}_shares", f"edge {inst.edge_names[e]!r}, slot {t}", float(total[e, t] - 1),
+                                  f"the {what} shares of its users sum to {total[e, t]:.12g}, above 1"))
+        needs = (p == EDGE) if j == 2 else (p == EDGE) | (p == CLOUD)
+        for u, t in np.argwhere(needs & ~(x[:, :, j] > 0))[:MAX_LISTED]:
+            viol.append(Violation(f"{what}_shares", f"user {inst.user_names[u]!r}, slot {t}", 0.0,
+                                  f"offloads with no {what} share"))
+    return viol
+
+
+def timings(inst: Cells, k: np.ndarray, p: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+    """(U, T) seconds and joules of every served user: uplink, generation, downlink, delay, energy; the
+    utility and the cloud price. Zero for users not served. Assumes the choices and shares are valid."""
+    U, T = k.shape
+    served = k >= 0
+    kk = np.where(served, k, 0)
+    d, e = inst.user_device[:, None], inst.user_edge[:, None]
+    offloaded = served & ((p == EDGE) | (p == CLOUD))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.where(offloaded, inst.prompt_bits / (x[:, :, 0] * inst.uplink_hz[e] * inst.uplink_efficiency), 0.0)
+        down = np.where(offloaded, inst.config_video_bits[kk] / (x[:, :, 1] * inst.downlink_hz[e]
+                                                                * inst.downlink_efficiency), 0.0)
+        ref = inst.config_reference_seconds[kk]
+        speed = np.select([p == LOCAL, p == EDGE, p == CLOUD],
+                          [np.broadcast_to(inst.device_speed[d], (U, T)), inst.edge_speed[e] * x[:, :, 2],
+                           np.full((U, T), inst.cloud_speed)], 1.0)
+        generation = np.where(served, ref / speed, 0.0)
+    wan = np.where(served & (p == CLOUD), inst.wan_delay_seconds, 0.0)
+    energy = np.where(p == LOCAL, inst.device_power_watts[d] * generation,
+                      inst.device_tx_watts[d] * up + inst.device_rx_watts[d] * down)
+    return {"uplink": up, "generation": generation, "downlink": down, "delay": up + generation + down + wan,
+            "energy": np.where(served, energy, 0.0), "utility": np.where(served, inst.config_utility[kk], 0.0),
+            "price": np.where(served & (p == CLOUD), inst.cloud_price, 0.0)}
+
+
+# -- generated cells (the families' generators build on them) -----------------------------------------------
+#: Edge servers of generated instances (A): an 80 GB data-centre GPU or a 24 GB workstation GPU per cell.
+EDGE_GPUS = (("A100", 80.0), ("RTX 4090", 24.0))
+#: The memory of every GPU kind of the catalog, for edges drawn with ``edge_gpus``: H100 SXM 80 GB HBM3 (NVIDIA
+#: H100 Tensor Core GPU data sheet), A100 80 GB (NVIDIA A100 data sheet), GeForce RTX 4090 24 GB GDDR6X (NVIDIA
+#: product specifications), laptop RTX 4070 8 GB and Jetson AGX Orin 32 GB (the catalog's device entries and
+#: their sources).
+GPU_MEMORY_GB = {"H100": 80.0, "A100": 80.0, "RTX 4090": 24.0, "laptop RTX 4070": 8.0, "Jetson AGX Orin": 32.0}
+#: Share of users per device class (A): mostly phones, which must offload.
+DEVICE_MIX = {"phone": 0.6, "laptop": 0.25, "jetson": 0.15}
+#: Video lengths users ask for, in seconds (A).
+REQUESTED_SECONDS = (2.0, 4.0)
+#: Users stand between this distance from their base station and the cell radius (3GPP TR 36.814: 35 m).
+MIN_DISTANCE_M = 35.0
+
+
+def _models(models, rng: np.random.Generator, cat: dict) -> list[dict]:
+    return catalog.pick(cat["models"], models, rng, "text-to-video model")
+
+
+def _model_doc(entry: dict, cat: dict, max_configs: int | None, shuffle: np.random.Generator | None = None) -> dict:
+    """A catalog model as the instance holds it: each configuration with its video size and utility factor.
+    ``shuffle``: keep a random subset of ``max_configs`` configurations (not the fastest), in a random order."""
+    doc = {k: copy.deepcopy(entry[k]) for k in ("name", "gpu_memory_gb", "utility", "sources")}
+    doc["sources"].pop("load_seconds", None)  # slots stand alone here: loading a model costs nothing
+    configs = sorted(entry["configs"], key=lambda c: (c["generation_seconds"], c["name"]))
+    if shuffle is None:
+        configs = configs[:max_configs]
+    else:
+        configs = [configs[i] for i in shuffle.permutation(len(configs))[:max_configs]]
+    doc["configs"] = []
+    for c in configs:
+        c = copy.deepcopy(c)
+        c["video_megabits"] = float(round(cat["video_megabits_per_second"][c["resolution"]] * c["duration_seconds"], 6))
+        c["utility_factor"] = cat["resolution_utility_factor"][c["resolution"]]
+        doc["configs"].append(c)
+    return doc
+
+
+def _generated_users(users: int, slots: int, edges: int, radius_m: float, asks, devices: list[str], longest: float,
+           rng: np.random.Generator, mix: dict | None = None) -> list[dict]:
+    shares = np.array([(DEVICE_MIX if mix is None else mix).get(d, 0.0) for d in devices])
+    # Only lengths some configuration makes: a longer request could only be refused.
+    lengths = [s for s in REQUESTED_SECONDS if s <= longest] or [min(REQUESTED_SECONDS[0], longest)]
+    out = []
+    for i in range(users):
+        draws = rng.random(slots)
+        seconds = rng.choice(lengths, size=slots)
+        edge = int(rng.integers(edges))
+        asked = asks(edge, draws)
+        out.append({
+            "name": f"u{i}", "edge": f"edge{edge}",
+            "device": devices[int(rng.choice(len(devices), p=shares / shares.sum()))],
+            "distance_m": [float(round(v, 1)) for v in rng.uniform(MIN_DISTANCE_M, radius_m, size=slots)],
+            "shadowing_db": [float(round(v, 2)) for v in rng.normal(0.0, 8.0, size=slots)],
+            "requests": [{"category": "basic", "duration_seconds": float(s)} if a else None
+                         for a, s in zip(asked, seconds)],
+        })
+    return out
+
+
+def _device_mix(mix, devices: list[str]) -> dict | None:
+    """``device_mix`` checked: None, or a share per device class of the catalog (non-negative, not all 0)."""
+    if mix is None:
+        return None
+    mix = dict(mix)
+    unknown = sorted(set(mix) - set(devices))
+    if unknown:
+        raise ValueError(f"device_mix: no device class {unknown[0]!r} in the catalog; known: {', '.join(devices)}")
+    if any(not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v) or v < 0
+           for v in mix.values()) or not sum(mix.values()) > 0:
+        raise ValueError(f"device_mix: shares must be finite, >= 0 and not all 0, got {mix}")
+    return mix
+
+
+def _edge_gpus(edge_gpus) -> list[str] | None:
+    if edge_gpus is None:
+        return None
+    names = [edge_gpus] if isinstance(edge_gpus, str) else list(edge_gpus)
+    unknown = [n for n in names if n not in GPU_MEMORY_GB]
+    if not names or unknown:
+        raise ValueError(f"edge_gpus: GPU kinds of the catalog, one or more of {', '.join(GPU_MEMORY_GB)}; got "
+                         f"{edge_gpus!r}")
+    return names
+
+
+def generate_cells(*, users: int, edges: int, slots: int, models, max_configs: int | None, uplink_mhz: float,
+                   downlink_mhz: float, cell_radius_m: float, cloud: bool, delay_per_second: float,
+                   energy_per_joule: float, refusal_penalty: float, cloud_price: float, edge_gpus, device_mix,
+                   shuffle: bool, seed: int, asks) -> tuple[dict, list[str]]:
+    """The cells' part of a generated document (slots, weights, radio, cloud, gpus, models, devices, edges,
+    users) and the chosen models' names, drawn from the catalog by ``seed``. ``asks(edge, draws)`` says in which
+    slots a user of cell ``edge`` asks for a video, from ``draws``, one uniform number in [0, 1) per slot
+    (``draws < p``: a chance p in every slot). Every user's draws come from one seeded stream, in a fixed order
+    (draws, video lengths, cell, device, distances, shadowing)."""
+    rng = np.random.default_rng(seed)
+    order = np.random.default_rng([seed, 1]) if shuffle else None
+    cat = catalog.text_to_video()
+    kinds = _edge_gpus(edge_gpus)
+    chosen = _models(models, rng, cat)
+    if order is not None:
+        chosen = [chosen[i] for i in order.permutation(len(chosen))]
+    edge_docs = []
+    for e in range(edges):
+        if kinds is None:
+            gpu, memory = EDGE_GPUS[int(rng.integers(len(EDGE_GPUS)))]
+        else:
+            gpu = kinds[int(rng.integers(len(kinds)))]
+            memory = GPU_MEMORY_GB[gpu]
+        edge_docs.append({"name": f"edge{e}", "gpu": gpu, "gpu_memory_gb": memory, "uplink_hz": uplink_mhz * 1e6,
+                          "downlink_hz": downlink_mhz * 1e6,
+                          "base_station_power_dbm": cat["radio"]["base_station_power_dbm"]})
+    devices = [copy.deepcopy(d) for d in cat["devices"]]
+    mix = _device_mix(device_mix, [d["name"] for d in devices])
+    kept = {m["name"] for m in chosen}
+    for d in devices:
+        d["local_models"] = [m for m in d["local_models"] if m in kept]
+    radio = cat["radio"]
+    model_docs = [_model_doc(m, cat, max_configs, order) for m in chosen]
+    longest = max(c["duration_seconds"] for m in model_docs for c in m["configs"])
+    data = {
+        "slots": slots,
+        "weights": {"utility": 1.0, "delay_per_second": float(delay_per_second),
+                    "energy_per_joule": float(energy_per_joule), "refusal_penalty": float(refusal_penalty)},
+        "radio": {k: radio[k] for k in ("noise_dbm_per_hz", "path_loss_intercept_db", "path_loss_slope_db",
+                                        "prompt_bits")},
+        "cloud": {"enabled": bool(cloud), "wan_delay_seconds": 0.1, "gpu": "H100",
+                  "price_per_request": float(cloud_price)},
+        "gpus": [{"name": g["name"], "relative_speed": g["relative_speed"]} for g in cat["gpus"]],
+        "models": model_docs,
+        "devices": [{k: d[k] for k in ("name", "gpu", "gpu_memory_gb", "compute_power_watts", "tx_power_watts",
+                                       "rx_power_watts", "local_models")} for d in devices],
+        "edges": edge_docs,
+        "users": _generated_users(users, slots, edges, cell_radius_m, asks, [d["name"] for d in devices], longest, rng, mix),
+    }
+    return data, [m["name"] for m in chosen]

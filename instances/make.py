@@ -1,6 +1,6 @@
 """Regenerate the bundled instances from their generator parameters (deterministic).
 
-    python instances/make.py            # rewrites instances/{deployment,assignment,offloading}/*.json
+    python instances/make.py            # rewrites instances/{deployment,assignment,offloading,serving}/*.json
     python instances/make.py --census   # writes nothing: how often generated assignment optima mix models
 
 Each instance's parameters are listed here so that anyone can rebuild or vary them; the files are
@@ -133,6 +133,53 @@ def build_offloading() -> dict:
     return out
 
 
+#: name -> serving generate() parameters. The "tiny" ones (2 users, 1 edge, 3 slots, 2 models of one
+#: configuration) are small enough for the brute force of tests/oracles.py; the no-cloud ones on 24 GB edges are
+#: where what carries between slots matters (a model loaded now is not loaded again; work spills over);
+#: four are driven by the Azure traces replayed (trace-*), the others by the 3-state MMPPs fitted to them.
+SERVING = {
+    "serving-tiny-1": dict(users=2, edges=1, slots=3, models=["animatediff-lcm", "cogvideox-2b"], max_configs=1,
+                           arrivals="poisson", request_rate=0.7, seed=1),
+    "serving-tiny-2": dict(users=2, edges=1, slots=3, models=["animatediff-lcm", "cogvideox-2b"], max_configs=1,
+                           arrivals="poisson", request_rate=0.7, cloud=False, edge_gpus=["RTX 4090"],
+                           loading_per_second=2.0, seed=2),
+    "serving-small-1": dict(users=8, edges=2, slots=8, edge_gpus=["RTX 4090"], cloud=False, loading_per_second=1.0,
+                            seed=11),
+    "serving-small-2": dict(users=10, edges=2, slots=10, arrivals="trace-code", trace_start=600, seed=12),
+    "serving-small-backlog": dict(users=8, edges=2, slots=10, slot_seconds=5.0, delay_per_second=0.5,
+                                  edge_gpus=["RTX 4090"], request_rate=0.6, seed=13),
+    "serving-medium-1": dict(users=20, edges=3, slots=30, edge_gpus=["RTX 4090"], cloud=False, loading_per_second=1.0,
+                             seed=21),
+    "serving-medium-2": dict(users=20, edges=3, slots=30, arrivals="trace-conv", trace_start=0,
+                             edge_gpus=["RTX 4090", "A100"], loading_per_second=2.0, seed=22),
+    "serving-medium-trace": dict(users=30, edges=3, slots=40, arrivals="trace-code", trace_start=1200, cloud=False,
+                                 edge_gpus=["RTX 4090"], loading_per_second=0.5, seed=23),
+    "serving-large-1": dict(users=60, edges=4, slots=60, arrivals="mmpp-conv", edge_gpus=["RTX 4090", "A100"],
+                            loading_per_second=1.0, seed=31),
+    "serving-large-2": dict(users=100, edges=6, slots=60, arrivals="trace-conv", trace_start=1800, cloud=False,
+                            edge_gpus=["RTX 4090"], loading_per_second=1.0, seed=32),
+}
+
+
+def warm_start(inst):
+    """serving-small-backlog: each edge starts holding cogvideox-2b with 30 s of unfinished work."""
+    data = copy.deepcopy(inst.data)
+    for edge in data["edges"]:
+        edge["initial_loaded"] = ["cogvideox-2b"]
+        edge["initial_backlog_seconds"] = 30.0
+    data["description"] += "; each edge starts holding cogvideox-2b with 30 s of unfinished GPU work"
+    return instance_from_data(data, "<serving-small-backlog>")
+
+
+def build_serving() -> dict:
+    """Every bundled serving instance, by file stem."""
+    out = {}
+    for name, params in SERVING.items():
+        inst = edgeopt.generate("serving", name=name, **params)
+        out[name] = warm_start(inst) if name == "serving-small-backlog" else inst
+    return out
+
+
 def build_all() -> dict:
     """Every bundled deployment instance, by file stem, as this script makes it."""
     out = {}
@@ -208,6 +255,11 @@ def main(argv=None) -> None:
     folder = HERE / "offloading"
     folder.mkdir(exist_ok=True)
     for name, inst in build_offloading().items():
+        edgeopt.save(inst, folder / f"{name}.json")
+        print(f"{name}: {inst!r}")
+    folder = HERE / "serving"
+    folder.mkdir(exist_ok=True)
+    for name, inst in build_serving().items():
         edgeopt.save(inst, folder / f"{name}.json")
         print(f"{name}: {inst!r}")
 

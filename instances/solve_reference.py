@@ -36,7 +36,8 @@ SOLU = HERE / "reference.solu"
 PACKAGED = HERE.parent / "edgeopt" / "data" / "reference.solu"
 
 #: The solver of each family and its options; per instance, further HiGHS options (a node limit).
-SOLVER = {"deployment": "highs", "gap": "highs", "assignment": "enumerate", "offloading": "offload-oa"}
+SOLVER = {"deployment": "highs", "gap": "highs", "assignment": "enumerate", "offloading": "offload-oa",
+          "serving": "hindsight"}
 #: Instances no run proves in reasonable time: a deterministic node limit instead of a clock.
 HIGHS_LIMITS = {"large-2": {"mip_max_nodes": 300}}
 
@@ -49,7 +50,7 @@ HEADER = ["# Reference values of the bundled instances (MIPLIB .solu style), eve
 def bundled() -> dict[str, tuple[str, object]]:
     """Every bundled instance by name, with the file it comes from."""
     out = {}
-    for kind in ("deployment", "assignment", "offloading"):
+    for kind in ("deployment", "assignment", "offloading", "serving"):
         for f in sorted((HERE / kind).glob("*.json")):
             inst = edgeopt.load(f)
             out[inst.name] = (str(f.relative_to(HERE.parent)), inst)

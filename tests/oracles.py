@@ -275,7 +275,8 @@ def _offloading_choices(d: dict, t: int) -> list[tuple[str, list[dict]]]:
                 if c["peak_gpu_memory_gb"] <= edge["gpu_memory_gb"] and model["gpu_memory_gb"] <= edge["gpu_memory_gb"]:
                     costs = dict(radio_costs)
                     costs[("compute", edge["name"])] = lam_t * work / speed[edge["gpu"]]
-                    ways.append({"value": utility, "costs": costs, "needs": (edge["name"], model["name"])})
+                    ways.append({"value": utility, "costs": costs, "needs": (edge["name"], model["name"]),
+                                 "gpu_seconds": work / speed[edge["gpu"]]})
                 if cloud["enabled"]:
                     ways.append({"value": utility - lam_t * (cloud["wan_delay_seconds"] + work / speed[cloud["gpu"]])
                                  - cloud["price_per_request"], "costs": radio_costs, "needs": None})
@@ -312,3 +313,61 @@ def offloading_brute_force(instance) -> float:
             best = max(best, value - sum(r ** 2 for r in roots.values()))
         total += best if users else 0.0
     return total
+
+
+# -- serving ----------------------------------------------------------------------------------------------
+def serving_brute_force(instance) -> float:
+    """The optimum of a serving instance over the whole horizon (tiny instances only), recomputed from
+    ``instance.data`` (docs/formulations.md, "serving"): dynamic programming over the slots, the state being
+    each edge's held models and backlog; in each slot every combination of the requests' ways (or refusal)
+    and every set of held models per edge that contains the needed ones and fits; a slot is worth its
+    offloading value (square-root sharing) less loading_per_second x the load seconds of the models held now
+    and not before, less delay_per_second x the backlog at its end, B = max(0, B_before + work - slot)."""
+    d = instance.data
+    w = d["weights"]
+    edges = [e["name"] for e in d["edges"]]
+    cap = {e["name"]: e["gpu_memory_gb"] for e in d["edges"]}
+    mem = {m["name"]: m["gpu_memory_gb"] for m in d["models"]}
+    load = {m["name"]: m["load_seconds"] for m in d["models"]}
+    names = [m["name"] for m in d["models"]]
+    held_sets = {e: [frozenset(c) for r in range(len(names) + 1) for c in itertools.combinations(names, r)
+                     if sum(mem[m] for m in c) <= cap[e] * (1 + 1e-9)] for e in edges}
+    start = (tuple(frozenset(e["initial_loaded"]) for e in d["edges"]),
+             tuple(float(e["initial_backlog_seconds"]) for e in d["edges"]))
+    states = {start: 0.0}
+    for t in range(d["slots"]):
+        users = _offloading_choices(d, t)
+        combos = []  # (value with sharing, needed per edge, gpu seconds per edge)
+        for combo in itertools.product(*[[None] + ways for _, ways in users]):
+            value, roots = 0.0, {}
+            needed = {e: set() for e in edges}
+            seconds = dict.fromkeys(edges, 0.0)
+            for way in combo:
+                if way is None:
+                    value -= w["refusal_penalty"]
+                    continue
+                value += way["value"]
+                for resource, a in way["costs"].items():
+                    roots[resource] = roots.get(resource, 0.0) + math.sqrt(a)
+                if way["needs"] is not None:
+                    needed[way["needs"][0]].add(way["needs"][1])
+                    seconds[way["needs"][0]] += way["gpu_seconds"]
+            combos.append((value - sum(r ** 2 for r in roots.values()), needed, seconds))
+        nxt: dict = {}
+        for (held, backlog), acc in states.items():
+            for value, needed, seconds in combos:
+                options = [[h for h in held_sets[e] if needed[e] <= h] for e in edges]
+                for choice in itertools.product(*options):
+                    total, new_backlog = acc + value, []
+                    for i, e in enumerate(edges):
+                        loaded_now = choice[i] - held[i]
+                        work = seconds[e] + sum(load[m] for m in loaded_now)
+                        total -= w["loading_per_second"] * sum(load[m] for m in loaded_now)
+                        b = max(0.0, backlog[i] + work - d["slot_seconds"])
+                        total -= w["delay_per_second"] * b
+                        new_backlog.append(b)
+                    key = (tuple(choice), tuple(new_backlog))
+                    if total > nxt.get(key, -math.inf):
+                        nxt[key] = total
+        states = nxt
+    return max(states.values())

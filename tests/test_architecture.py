@@ -92,7 +92,8 @@ def test_listing_order_does_not_depend_on_import_order():
 ONE_FILE = {"deployment": INSTANCES / "deployment" / "small-1.json",
             "assignment": INSTANCES / "assignment" / "assign-tiny-1.json",
             "gap": INSTANCES / "gap" / "gap1.txt",
-            "offloading": INSTANCES / "offloading" / "offload-small-1.json"}
+            "offloading": INSTANCES / "offloading" / "offload-small-1.json",
+            "serving": INSTANCES / "serving" / "serving-small-1.json"}
 
 
 def _run(capsys, *argv):

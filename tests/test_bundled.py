@@ -16,6 +16,7 @@ from oracles import assignment_optimum, deployment_cost, deployment_violations, 
 FILES = sorted((INSTANCES / "deployment").glob("*.json"))
 ASSIGNMENT_FILES = sorted((INSTANCES / "assignment").glob("*.json"))
 OFFLOADING_FILES = sorted((INSTANCES / "offloading").glob("*.json"))
+SERVING_FILES = sorted((INSTANCES / "serving").glob("*.json"))
 REFERENCE = read_solu(INSTANCES / "reference.solu")
 #: The same file parsed by tests/oracles.py (name -> =opt= value, nan for =inf=), not by edgeopt.
 SOLU = solu_values(INSTANCES / "reference.solu")
@@ -43,10 +44,10 @@ def test_bundled_files_are_what_make_py_generates():
     spec = importlib.util.spec_from_file_location("make_instances", INSTANCES / "make.py")
     make = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make)
-    built = {**make.build_all(), **make.build_assignment(), **make.build_offloading()}
-    assert len(OFFLOADING_FILES) >= 10
-    assert {f.stem for f in FILES + ASSIGNMENT_FILES + OFFLOADING_FILES} == set(built)
-    for f in FILES + ASSIGNMENT_FILES + OFFLOADING_FILES:
+    built = {**make.build_all(), **make.build_assignment(), **make.build_offloading(), **make.build_serving()}
+    assert len(OFFLOADING_FILES) >= 10 and len(SERVING_FILES) >= 10
+    assert {f.stem for f in FILES + ASSIGNMENT_FILES + OFFLOADING_FILES + SERVING_FILES} == set(built)
+    for f in FILES + ASSIGNMENT_FILES + OFFLOADING_FILES + SERVING_FILES:
         assert _load(f).hash == built[f.stem].hash, f.stem
 
 

@@ -40,6 +40,8 @@ CASES = {
     "gap": lambda: [_gap("gap1", 1), _gap("gap1", 2), _gap("gap4", 1)],
     "offloading": lambda: [edgeopt.load(INSTANCES / "offloading" / f"offload-{n}.json")
                            for n in ("tiny-1", "tiny-2", "tiny-3", "small-nocloud", "small-tight")],
+    "serving": lambda: [edgeopt.load(INSTANCES / "serving" / f"serving-{n}.json")
+                        for n in ("tiny-1", "tiny-2", "small-1", "small-backlog")],
 }
 
 
@@ -66,6 +68,7 @@ LONG = {
     "gap": lambda: (edgeopt.generate("gap", agents=40, jobs=800, type="D", seed=1), 1.0),
     "offloading": lambda: (edgeopt.generate("offloading", users=300, edges=3, slots=10, models=4, max_configs=None,
                                             seed=1), 1.0),
+    "serving": lambda: (edgeopt.load(INSTANCES / "serving" / "serving-large-2.json"), 2.0),
 }
 #: Where a solver cannot find a plan by design, said here rather than hidden (the cloud-only baseline
 #: has nothing to offer when the instance disables the cloud).

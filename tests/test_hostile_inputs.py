@@ -46,7 +46,7 @@ def changed(path, *keys_and_value) -> dict:
 # -- numbers of the wrong kind and values no computation survives -------------------------------------
 @pytest.mark.parametrize("source, keys, value, where, message", [
     (TINY, ("slots", 1.0), None, "slots", "must be an integer, got number 1.0"),
-    (TINY, ("kind", []), None, "kind", "must be one of 'assignment', 'deployment', 'gap', 'offloading', got []"),
+    (TINY, ("kind", []), None, "kind", "must be one of 'assignment', 'deployment', 'gap', 'offloading', 'serving', got []"),
     (TINY, ("edges", 0, "backhaul_gbps", 5e-324), None, "edges[0].backhaul_gbps", "must be >= 1e-06, got 5e-324"),
     (TINY, ("models", 0, "edge_inference_seconds", 1e-300), None, "models[0].edge_inference_seconds",
      "must be >= 1e-06, got 1e-300"),

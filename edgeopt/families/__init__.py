@@ -4,4 +4,4 @@ One folder per family, each the same shape: ``schema``, ``instance``, ``evaluate
 the family is a MILP), ``generate``, ``describe`` and ``solvers/``; its ``__init__`` registers one
 :class:`edgeopt.registry.Family`. A new family is a new folder plus one line here.
 """
-from edgeopt.families import assignment, deployment, gap, offloading  # noqa: F401
+from edgeopt.families import assignment, deployment, gap, offloading, serving  # noqa: F401

@@ -1,0 +1,202 @@
+"""The serving family's exact yardsticks and the methods built on the exact window (solvers/window.py).
+
+- ``hindsight``: the optimum of the whole horizon with every arrival known (not an online method: it is the
+  bound every online method is judged against), one window per cell over all slots, outer approximation on
+  HiGHS; ``optimal`` only when every cell was proven.
+- ``myopic``: online; in each slot, per cell, the exact optimum of that slot alone from the state it starts
+  in (its loads and the backlog at its end counted; what that backlog and those models mean for later
+  slots not).
+- ``mpc``: online; in each slot, per cell, the exact optimum of a rolling window of ``horizon`` slots whose
+  later slots are forecast from what has arrived (``forecast="persistence"``: the slot's own requests asked
+  again in each later slot of the window), of which only the first slot's decisions are kept.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from edgeopt.families.serving.instance import Instance, Solution
+from edgeopt.families.serving.solvers.online import Decision, View, run_online
+from edgeopt.families.serving.solvers.window import (State, Statics, Window, WindowAnswer, build_window,
+                                                      minimal_loaded, solve_oa, window_value)
+from edgeopt.mec import EDGE, shares
+from edgeopt.registry import register_solver
+from edgeopt.result import Result, Status, relative_gap
+from edgeopt.solver import Options, Solver, deadline, option
+
+
+def assemble(inst: Instance, chosen: list[np.ndarray], loaded: np.ndarray) -> Solution:
+    """The Solution of a choice per requesting user in every slot and the loaded models (E, M, T), every
+    resource shared by the square-root rule."""
+    U, T = inst.num_users, inst.slots
+    k, p = np.full((U, T), -1, np.int64), np.full((U, T), -1, np.int64)
+    x = np.zeros((U, T, 3))
+    for t in range(T):
+        o = inst.options(t)
+        c = np.asarray(chosen[t], dtype=np.int64)
+        served = c >= 0
+        k[o.users[served], t] = o.config[c[served]]
+        p[o.users[served], t] = o.place[c[served]]
+        x[:, t] = shares(inst, o, c)
+    return Solution(k, p, np.asarray(loaded, dtype=bool), x)
+
+
+def greedy_start(w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """A feasible start for a window: per slot, each request's best option alone that needs no model beyond
+    what fits with those already chosen in the slot (largest value first), the models it needs loaded."""
+    choice = np.full(w.R, -1, dtype=np.int64)
+    alone = w.value - (w.root ** 2).sum(axis=1)
+    for j in range(w.L):
+        used = np.zeros(w.M, dtype=bool)
+        for r in np.flatnonzero(w.req_slot == j):
+            idx = np.flatnonzero(w.opt_req == r)
+            for o in idx[np.argsort(-alone[idx], kind="stable")]:
+                if alone[o] <= w.refusal[r]:
+                    break
+                if w.place[o] == EDGE and not used[w.model[o]]:
+                    if (used @ w.memory) + w.memory[w.model[o]] > w.capacity:
+                        continue
+                    used[w.model[o]] = True
+                choice[r] = o
+                break
+    return choice, minimal_loaded(w, choice)
+
+
+def solve_window(w: Window, until: float | None, seed: int | None, start_points: int) -> WindowAnswer:
+    return solve_oa(w, greedy_start(w), until, seed=seed, start_points=start_points)
+
+
+def _apply(answer: WindowAnswer, w: Window, j: int, chosen: np.ndarray, loaded: np.ndarray) -> None:
+    """Write slot ``j`` of a window's answer into a slot's choices (indices into its table) and loaded set."""
+    mine = np.flatnonzero(w.req_slot == j)
+    c = answer.choice[mine]
+    chosen[w.req_pos[mine]] = np.where(c >= 0, w.opt_id[np.maximum(c, 0)], -1)
+    loaded[w.edge] = answer.y[j]
+
+
+@dataclass(frozen=True)
+class ExactOptions(Options):
+    #: Initial tangent cuts per slot and resource, evenly spaced up to the largest possible summed root.
+    start_points: int = option(4, at_least=1, at_most=1000)
+
+
+@register_solver
+class Hindsight(Solver):
+    """Exact hindsight optimum (every arrival known): one MILP per cell over the whole horizon, outer
+    approximation on HiGHS; the bound every online method is judged against."""
+
+    name, family, Options = "hindsight", "serving", ExactOptions
+    requires = ("highspy",)
+    exact = gives_bound = True
+
+    def run(self, instance, options, *, time_limit, seed, started):
+        until = deadline(started, time_limit)
+        statics, state = Statics.of(instance), State.initial(instance)
+        tables = [instance.options(t) for t in range(instance.slots)]
+        windows = [build_window(statics, e, tables, state) for e in range(instance.num_edges)]
+        built = time.perf_counter()
+        chosen = [np.full(o.users.size, -1, dtype=np.int64) for o in tables]
+        loaded = np.zeros((instance.num_edges, instance.num_models, instance.slots), dtype=bool)
+        answers = []
+        for w in windows:
+            if until is not None and time.perf_counter() >= until:
+                choice, y = greedy_start(w)
+                a = WindowAnswer(choice, y, window_value(w, choice, y), None, False, True, "not reached")
+            else:
+                a = solve_window(w, until, seed, options.start_points)
+            answers.append(a)
+            for j in range(w.L):
+                loaded_j = loaded[:, :, j].copy()
+                _apply(a, w, j, chosen[j], loaded_j)
+                loaded[:, :, j] = loaded_j
+        sol = assemble(instance, chosen, loaded)
+        proven = all(a.proven for a in answers)
+        value = float(sum(a.value for a in answers))
+        bounds = [a.bound for a in answers]
+        bound = float(sum(bounds)) if all(b is not None for b in bounds) else None
+        stopped = any(a.stopped for a in answers)
+        status = Status.OPTIMAL if proven else (Status.TIME_LIMIT if stopped else Status.FEASIBLE)
+        if proven:
+            bound = max(bound, value)
+        raw = f"{len(windows)} cell(s) over {instance.slots} slot(s): " + "; ".join(sorted({a.raw for a in answers}))
+        result = self.plan_result(instance, sol, build_seconds=built - started,
+                                  solve_seconds=time.perf_counter() - built, raw_status=raw,
+                                  extra={"milps": int(sum(a.milps for a in answers)), "windows_value": value,
+                                         "proven_cells": int(sum(a.proven for a in answers))})
+        if result.status == Status.ERROR:
+            return result
+        return Result(status=status, solver=self.name, objective=result.objective, bound=bound,
+                      gap=None if bound is None else relative_gap(result.objective, bound, "max"), solution=sol,
+                      evaluation=result.evaluation, build_seconds=result.build_seconds,
+                      solve_seconds=result.solve_seconds, raw_status=raw, extra=result.extra)
+
+
+def _window_method(view: View, horizon: int, forecast: str, until: float | None, seed: int | None,
+                   start_points: int) -> Decision:
+    """Per cell, the exact window from the view's state over the current slot and ``horizon - 1`` forecast
+    slots; the first slot's decisions."""
+    st, o = view.statics, view.options
+    tables = [o] * horizon  # persistence: the slot's requests asked again in every later slot of the window
+    chosen = np.full(o.users.size, -1, dtype=np.int64)
+    loaded = view.state.loaded.copy()
+    for e in range(st.num_edges):
+        w = build_window(st, e, tables, view.state)
+        a = solve_window(w, until, seed, start_points)
+        _apply(a, w, 0, chosen, loaded)
+    return Decision(chosen, loaded)
+
+
+@dataclass(frozen=True)
+class MPCOptions(ExactOptions):
+    horizon: int = option(3, at_least=1, at_most=100)  # slots in the rolling window, the current one included
+    forecast: Literal["persistence"] = "persistence"
+
+
+class _OnlineExact(Solver):
+    family = "serving"
+    requires = ("highspy",)
+    horizon_of = staticmethod(lambda options: 1)
+
+    def run(self, instance, options, *, time_limit, seed, started):
+        until = deadline(started, time_limit)
+        built = time.perf_counter()
+
+        def decide(view: View) -> Decision:
+            return _window_method(view, self.horizon_of(options), getattr(options, "forecast", "persistence"),
+                                  until, seed, options.start_points)
+
+        chosen, loaded, done = run_online(instance, decide, until)
+        what = self.what(options) + ("" if done == instance.slots else
+                                     f"; stopped by the time limit after {done} of {instance.slots} slot(s) "
+                                     "(later requests refused)")
+        return self.plan_result(instance, assemble(instance, chosen, loaded), build_seconds=built - started,
+                                solve_seconds=time.perf_counter() - built, raw_status=what,
+                                extra={"slots_decided": done})
+
+
+@register_solver
+class Myopic(_OnlineExact):
+    """Online: each slot's exact optimum from the state it starts in, per cell (outer approximation on HiGHS),
+    blind to what its work and loads leave for later slots."""
+
+    name, Options = "myopic", ExactOptions
+
+    @staticmethod
+    def what(options) -> str:
+        return "each slot's exact optimum from its state (myopic)"
+
+
+@register_solver
+class MPC(_OnlineExact):
+    """Online: per slot and cell, the exact optimum of a rolling window whose later slots repeat the slot's own
+    requests (persistence forecast); only the first slot's decisions are kept."""
+
+    name, Options = "mpc", MPCOptions
+    horizon_of = staticmethod(lambda options: options.horizon)
+
+    @staticmethod
+    def what(options) -> str:
+        return f"rolling {options.horizon}-slot exact windows, {options.forecast} forecast (mpc)"
