@@ -48,10 +48,24 @@ def test_hindsight_is_the_brute_force_optimum(inst):
     assert r.status == edgeopt.Status.OPTIMAL, r.message
     assert r.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
     assert r.bound == pytest.approx(best, rel=1e-7, abs=1e-7)
+    second = edgeopt.solve(inst, "hindsight-miqp")
+    assert second.status == edgeopt.Status.OPTIMAL and second.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
     for name in ONLINE:  # no online method beats the hindsight optimum
         other = edgeopt.solve(inst, name)
         assert other.status == edgeopt.Status.FEASIBLE, (name, other.message)
         assert other.objective <= best + 1e-9 * max(1.0, abs(best)), name
+
+
+@pytest.mark.parametrize("name", ["serving-small-1", "serving-small-2", "serving-small-backlog", "serving-medium-1",
+                                  "serving-medium-2"])
+def test_the_two_exact_methods_agree_on_bundled_instances(name):
+    """hindsight (outer approximation on HiGHS) and hindsight-miqp (the MIQP on SCIP) both prove, and agree."""
+    from conftest import INSTANCES
+
+    inst = edgeopt.load(INSTANCES / "serving" / f"{name}.json")
+    a, b = edgeopt.solve(inst, "hindsight"), edgeopt.solve(inst, "hindsight-miqp")
+    assert a.status == b.status == edgeopt.Status.OPTIMAL
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)
 
 
 def test_the_evaluator_recomputes_loads_and_backlog_by_hand():

@@ -1,3 +1,4 @@
-"""The serving family's solvers: exact yardsticks (hindsight, myopic, mpc: exact.py, on window.py), online
-heuristics (heuristics.py, on online.py's driver and its information rule)."""
-from edgeopt.families.serving.solvers import exact, heuristics  # noqa: F401  (registration)
+"""The serving family's solvers: exact yardsticks (hindsight, myopic, mpc: exact.py, on window.py; the second
+exact method hindsight-miqp: miqp.py), online heuristics (heuristics.py, on online.py's driver and its
+information rule)."""
+from edgeopt.families.serving.solvers import exact, heuristics, miqp  # noqa: F401  (registration)
