@@ -174,3 +174,18 @@ def test_a_broken_initial_state_is_named():
     data["edges"][0]["gpu_memory_gb"] = 20.0
     with pytest.raises(edgeopt.InstanceError, match=r"edges\[0\].initial_loaded: the models need 24 GB"):
         instance_from_data(data, "x.json")
+
+
+def test_the_serving_benchmark_runs_in_quick_mode(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serving.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "gap closed" in proc.stdout and "loss/request" in proc.stdout
+    rows = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * 7  # 3 instances x 7 methods
+    assert (tmp_path / "cumulative-window-code-300-quick.png").stat().st_size > 1000

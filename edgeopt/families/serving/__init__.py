@@ -6,7 +6,7 @@ Azure traces, or the traces replayed). The math is in docs/formulations.md, sect
 """
 from edgeopt.families.serving import solvers  # noqa: F401  (registers the family's solvers)
 from edgeopt.families.serving.describe import describe
-from edgeopt.families.serving.evaluate import dynamics, evaluate, infeasibility_reason
+from edgeopt.families.serving.evaluate import dynamics, evaluate, infeasibility_reason, slot_objectives
 from edgeopt.families.serving.generate import OPTIONS, generate
 from edgeopt.families.serving.instance import (SENSE, Instance, Solution, empty_solution, from_data,
                                                solution_from_data, solution_to_data)
@@ -24,4 +24,4 @@ FAMILY = register_family(Family(
 
 __all__ = ["FAMILY", "KIND", "SENSE", "SCHEMA", "SOLUTION_SCHEMA", "Instance", "Solution", "empty_solution",
            "from_data", "solution_to_data", "solution_from_data", "evaluate", "dynamics", "infeasibility_reason",
-           "generate", "describe"]
+           "generate", "describe", "slot_objectives"]

@@ -87,6 +87,23 @@ def evaluate(inst: Instance, sol: Solution) -> Evaluation:
     return Evaluation(float(sum(parts.values())), parts, (), stats)
 
 
+def slot_objectives(inst: Instance, sol: Solution) -> np.ndarray:
+    """(T,) each slot's share of the objective (its requests' parts, its backlog and its loads); they sum to
+    :func:`evaluate`'s objective. NaN everywhere for a plan that violates a constraint."""
+    ev = evaluate(inst, sol)
+    if not ev.feasible:
+        return np.full(inst.slots, np.nan)
+    k, p = np.asarray(sol.config, dtype=np.int64), np.asarray(sol.place, dtype=np.int64)
+    loaded, x = np.asarray(sol.loaded, dtype=bool), np.asarray(sol.shares, dtype=float)
+    tm = timings(inst, k, p, x)
+    dyn = dynamics(inst, k, p, loaded)
+    refused = inst.requested & (k < 0)
+    return (inst.utility_weight * tm["utility"].sum(axis=0) - inst.delay_per_second * tm["delay"].sum(axis=0)
+            - inst.energy_per_joule * tm["energy"].sum(axis=0) - tm["price"].sum(axis=0)
+            - inst.refusal_penalty * refused.sum(axis=0) - inst.delay_per_second * dyn["backlog"].sum(axis=0)
+            - inst.loading_per_second * np.einsum("emt,m->t", dyn["loads"].astype(float), inst.model_load_seconds))
+
+
 def infeasibility_reason(inst: Instance) -> str | None:
     """None: refusing every request and loading nothing is always possible, so every instance has a plan."""
     return None
