@@ -810,3 +810,29 @@ def generate_cells(*, users: int, edges: int, slots: int, models, max_configs: i
         "users": _generated_users(users, slots, edges, cell_radius_m, asks, [d["name"] for d in devices], longest, rng, mix),
     }
     return data, [m["name"] for m in chosen]
+
+
+def check_and_price(inst: Cells, sol: Solution) -> tuple[list[Violation], dict | None]:
+    """The evaluator's front shared by the families on these cells: the decisions' shapes, every choice and
+    capacity violation, and the delays and energies of the plan (``timings``); ``(violations, None)`` when
+    anything is wrong, else ``([], {"k", "p", "loaded", "x", **timings})``."""
+    U, T, E, M = inst.num_users, inst.slots, inst.num_edges, inst.num_models
+    want = {"config": (U, T), "place": (U, T), "loaded": (E, M, T), "shares": (U, T, 3)}
+    viol = [Violation("shape", key, float("nan"), f"expected shape {shape}, got {np.shape(getattr(sol, key))}")
+            for key, shape in want.items() if np.shape(getattr(sol, key)) != shape]
+    if viol:
+        return viol, None
+    k = np.asarray(sol.config, dtype=np.int64)
+    p = np.asarray(sol.place, dtype=np.int64)
+    loaded = np.asarray(sol.loaded, dtype=bool)
+    x = np.asarray(sol.shares, dtype=float)
+    viol = choice_violations(inst, k, p, loaded) + capacity_violations(inst, p, loaded, x)
+    if viol:
+        return viol, None
+    tm = timings(inst, k, p, x)
+    bad = ~np.isfinite(tm["delay"]) | ~np.isfinite(tm["energy"])
+    if bad.any():  # a rate of 0 (no signal) or a share too small to represent: no finite delay
+        u, t = (int(v) for v in np.argwhere(bad)[0])
+        return [Violation("delay", f"user {inst.user_names[u]!r}, slot {t}", float("inf"),
+                          "the delay or energy is not finite (a rate of 0)")], None
+    return [], {"k": k, "p": p, "loaded": loaded, "x": x, **tm}

@@ -8,12 +8,8 @@ Per part: binary z per option and y per loadable (edge, model) pair, theta per r
                sum_p memory_p y_p <= memory_e          per edge
                (sum_o sqrt(cost[o, r]) z_o)^2 <= theta_r   per resource (CVXPY makes it a second-order cone)
 
-SCIP runs with limits/gap 0 and limits/absgap 1e-9 (CVXPY's ``scip_params`` solver option), one thread, its
-seed from ``seed``. CVXPY 1.8.2 reports no dual bound of SCIP's (its SCIP interface, cvxpy/reductions/solvers/
-conic_solvers/scip_conif.py, maps the status and the primal values only), but it hands back PySCIPOpt's
-Model in its raw solution dict (``solution["model"]``, which becomes ``problem.solver_stats.extra_stats
-["model"]``): the Result reads ``getStatus()`` and ``getDualbound()`` there (SCIP minimises the negated
-objective, CVXPY keeps the objective's constant apart as an offset: both are turned back). A part is proven only when SCIP says "optimal" (or
+SCIP runs with limits/gap 0 and limits/absgap 1e-9, one thread, its seed from ``seed``; its status and dual
+bound are read as edgeopt/cvxscip.py says (CVXPY reports neither). A part is proven only when SCIP says "optimal" (or
 stopped at the 1e-9 absolute gap limit) and the true value of its choice (slot_value) is within 1e-6 of its
 bound.
 
@@ -27,13 +23,21 @@ from __future__ import annotations
 
 import pickle
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from edgeopt.families.offloading.solvers.parts import (Part, PartAnswer, greedy_choice, link_matrix, memory_matrix,
-                                                       relaxation_bound, solve_by_parts)
+from edgeopt import cvxscip
+from edgeopt.cvxscip import solve_maximisation
+from edgeopt.families.offloading.solvers.parts import (
+    Part,
+    PartAnswer,
+    greedy_choice,
+    link_matrix,
+    memory_matrix,
+    relaxation_bound,
+    solve_by_parts,
+)
 from edgeopt.interrupt import run_in_child
 from edgeopt.registry import register_solver
 from edgeopt.solver import Options, Solver
@@ -63,44 +67,17 @@ def build_problem(part: Part):
     return cp.Problem(cp.Maximize(objective), constraints), z
 
 
-def scip_params(seed: int | None, seconds: float | None) -> dict:
-    """SCIP's parameters for a proof at gap 0: through CVXPY's ``scip_params`` solver option."""
-    params = {"limits/gap": 0.0, "limits/absgap": 1e-9, "lp/threads": 1}
-    if seed is not None:
-        params["randomization/randomseedshift"] = int(seed) % (2 ** 31)
-    if seconds is not None:
-        params["limits/time"] = max(float(seconds), 1e-3)
-    return params
-
-
 def solve_in_scip(part: Part, until: float | None, seed: int | None) -> dict:
     """Compile the part with CVXPY and solve it with SCIP, here (in the calling process); a dict of plain
     values: SCIP's status, the z values (None: no solution) and SCIP's bound in the MIQP's own (maximised)
     terms (None: none)."""
-    from cvxpy import settings as s
-
     if until is not None and time.perf_counter() >= until:
         return {"status": "not started", "z": None, "bound": None}
     problem, z = build_problem(part)
-    data, chain, inverse = problem.get_problem_data(solver="SCIP")
-    left = None if until is None else until - time.perf_counter()
-    if left is not None and left <= 0:
-        return {"status": "not started (compiling took the time left)", "z": None, "bound": None}
-    solution = chain.solve_via_data(problem, data, False, False, {"scip_params": scip_params(seed, left)})
-    model = solution["model"]
-    offset = float(inverse[-1].get(s.OFFSET, 0.0) if hasattr(inverse[-1], "get") else 0.0)
-    status = model.getStatus()
-    dual = model.getDualbound()
-    # SCIP minimises the negated objective (CVXPY's FlipObjective) less the offset CVXPY keeps apart.
-    bound = -(dual + offset) if abs(dual) < model.infinity() else None
-    zv = None
-    if solution.get("primal") is not None:
-        with warnings.catch_warnings():  # "Solution may be inaccurate" at a time limit: we price it ourselves
-            warnings.simplefilter("ignore")
-            problem.unpack_results(solution, chain, inverse)
-        zv = None if z.value is None else np.asarray(z.value, dtype=float)
-    return {"status": status, "z": zv, "bound": bound, "nodes": int(model.getNNodes()),
-            "scip_seconds": float(model.getSolvingTime())}
+    out = solve_maximisation(problem, until, seed)
+    zv = np.asarray(z.value, dtype=float) if out["solved"] and z.value is not None else None
+    return {"status": out["status"], "z": zv, "bound": out["bound"], "nodes": out.get("nodes"),
+            "scip_seconds": out.get("scip_seconds")}
 
 
 def solve_part(part: Part, until: float | None, *, seed: int | None, grace: float) -> PartAnswer:
@@ -158,20 +135,10 @@ class Miqp(Solver):
 
     @classmethod
     def probe(cls) -> str | None:
-        # cvxpy through edgeopt.allocation.import_cvxpy (not `requires`), which silences its OR-Tools warning
-        from edgeopt.allocation import import_cvxpy
-
-        try:
-            cp = import_cvxpy()
-        except Exception as exc:  # an import can fail with ImportError or a broken shared library
-            return f"cvxpy: {type(exc).__name__}: {exc}"
-        return None if "SCIP" in cp.installed_solvers() else "CVXPY does not find SCIP (PySCIPOpt)"
+        return cvxscip.probe()
 
     def run(self, instance, options, *, time_limit, seed, started):
-        from edgeopt.allocation import import_cvxpy
-
-        import_cvxpy()  # before the children are forked: each inherits the import
-        import pyscipopt  # noqa: F401
+        cvxscip.prepare()  # before the children are forked: each inherits the imports
 
         grace = 0.5 + 0.05 * (time_limit or 0.0)
 

@@ -83,6 +83,38 @@ class ExactOptions(Options):
     start_points: int = option(4, at_least=1, at_most=1000)
 
 
+def horizon_result(solver: Solver, instance: Instance, windows: list[Window], answers: list[WindowAnswer], *,
+                   started: float, built: float) -> Result:
+    """The Result of one answer per cell over the whole horizon: the plan (choices, held models, square-root
+    shares) priced by the evaluator, ``optimal`` only when every cell was proven, the summed bounds."""
+    chosen = [np.full(instance.options(t).users.size, -1, dtype=np.int64) for t in range(instance.slots)]
+    loaded = np.zeros((instance.num_edges, instance.num_models, instance.slots), dtype=bool)
+    for w, a in zip(windows, answers):
+        for j in range(w.L):
+            loaded_j = loaded[:, :, j].copy()
+            _apply(a, w, j, chosen[j], loaded_j)
+            loaded[:, :, j] = loaded_j
+    sol = assemble(instance, chosen, loaded)
+    proven = all(a.proven for a in answers)
+    value = float(sum(a.value for a in answers))
+    bounds = [a.bound for a in answers]
+    bound = float(sum(bounds)) if all(b is not None for b in bounds) else None
+    status = Status.OPTIMAL if proven else (Status.TIME_LIMIT if any(a.stopped for a in answers) else Status.FEASIBLE)
+    if proven:
+        bound = max(bound, value)
+    raw = f"{len(windows)} cell(s) over {instance.slots} slot(s): " + "; ".join(sorted({a.raw for a in answers}))
+    result = solver.plan_result(instance, sol, build_seconds=built - started,
+                                solve_seconds=time.perf_counter() - built, raw_status=raw,
+                                extra={"milps": int(sum(a.milps for a in answers)), "windows_value": value,
+                                       "proven_cells": int(sum(a.proven for a in answers))})
+    if result.status == Status.ERROR:
+        return result
+    return Result(status=status, solver=solver.name, objective=result.objective, bound=bound,
+                  gap=None if bound is None else relative_gap(result.objective, bound, "max"), solution=sol,
+                  evaluation=result.evaluation, build_seconds=result.build_seconds,
+                  solve_seconds=result.solve_seconds, raw_status=raw, extra=result.extra)
+
+
 @register_solver
 class Hindsight(Solver):
     """Exact hindsight optimum (every arrival known): one MILP per cell over the whole horizon, outer
@@ -98,40 +130,14 @@ class Hindsight(Solver):
         tables = [instance.options(t) for t in range(instance.slots)]
         windows = [build_window(statics, e, tables, state) for e in range(instance.num_edges)]
         built = time.perf_counter()
-        chosen = [np.full(o.users.size, -1, dtype=np.int64) for o in tables]
-        loaded = np.zeros((instance.num_edges, instance.num_models, instance.slots), dtype=bool)
         answers = []
         for w in windows:
             if until is not None and time.perf_counter() >= until:
                 choice, y = greedy_start(w)
-                a = WindowAnswer(choice, y, window_value(w, choice, y), None, False, True, "not reached")
+                answers.append(WindowAnswer(choice, y, window_value(w, choice, y), None, False, True, "not reached"))
             else:
-                a = solve_window(w, until, seed, options.start_points)
-            answers.append(a)
-            for j in range(w.L):
-                loaded_j = loaded[:, :, j].copy()
-                _apply(a, w, j, chosen[j], loaded_j)
-                loaded[:, :, j] = loaded_j
-        sol = assemble(instance, chosen, loaded)
-        proven = all(a.proven for a in answers)
-        value = float(sum(a.value for a in answers))
-        bounds = [a.bound for a in answers]
-        bound = float(sum(bounds)) if all(b is not None for b in bounds) else None
-        stopped = any(a.stopped for a in answers)
-        status = Status.OPTIMAL if proven else (Status.TIME_LIMIT if stopped else Status.FEASIBLE)
-        if proven:
-            bound = max(bound, value)
-        raw = f"{len(windows)} cell(s) over {instance.slots} slot(s): " + "; ".join(sorted({a.raw for a in answers}))
-        result = self.plan_result(instance, sol, build_seconds=built - started,
-                                  solve_seconds=time.perf_counter() - built, raw_status=raw,
-                                  extra={"milps": int(sum(a.milps for a in answers)), "windows_value": value,
-                                         "proven_cells": int(sum(a.proven for a in answers))})
-        if result.status == Status.ERROR:
-            return result
-        return Result(status=status, solver=self.name, objective=result.objective, bound=bound,
-                      gap=None if bound is None else relative_gap(result.objective, bound, "max"), solution=sol,
-                      evaluation=result.evaluation, build_seconds=result.build_seconds,
-                      solve_seconds=result.solve_seconds, raw_status=raw, extra=result.extra)
+                answers.append(solve_window(w, until, seed, options.start_points))
+        return horizon_result(self, instance, windows, answers, started=started, built=built)
 
 
 def _window_method(view: View, horizon: int, forecast: str, until: float | None, seed: int | None,

@@ -22,17 +22,28 @@ from __future__ import annotations
 
 import pickle
 import time
-import warnings
 
 import numpy as np
 
-from edgeopt.families.serving.solvers.exact import ExactOptions, assemble, greedy_start
-from edgeopt.families.serving.solvers.window import (State, Statics, Window, WindowAnswer, build_window,
-                                                      window_feasible, window_value)
+from edgeopt import cvxscip
+from edgeopt.cvxscip import solve_maximisation
+from edgeopt.families.serving.solvers.exact import (
+    ExactOptions,
+    greedy_start,
+    horizon_result,
+)
+from edgeopt.families.serving.solvers.window import (
+    State,
+    Statics,
+    Window,
+    WindowAnswer,
+    build_window,
+    window_feasible,
+    window_value,
+)
 from edgeopt.interrupt import run_in_child
 from edgeopt.mec import EDGE
 from edgeopt.registry import register_solver
-from edgeopt.result import Result, Status, relative_gap
 from edgeopt.solver import Solver, deadline
 
 #: SCIP statuses that prove the incumbent optimal at relative gap 0 / absolute gap 1e-9.
@@ -81,42 +92,17 @@ def build_problem(w: Window):
     return cp.Problem(cp.Maximize(objective), constraints), z, y
 
 
-def _scip_params(seed: int | None, seconds: float | None) -> dict:
-    """SCIP's parameters for a proof at gap 0, through CVXPY's ``scip_params`` solver option."""
-    params = {"limits/gap": 0.0, "limits/absgap": 1e-9, "lp/threads": 1}
-    if seed is not None:
-        params["randomization/randomseedshift"] = int(seed) % (2 ** 31)
-    if seconds is not None:
-        params["limits/time"] = max(float(seconds), 1e-3)
-    return params
-
-
 def _solve_here(w: Window, until: float | None, seed: int | None) -> dict:
     """Compile the cell with CVXPY and solve it with SCIP here (in the calling process): SCIP's status, z and y
     (None: no solution) and SCIP's bound in the MIQP's own terms (None: none)."""
-    from cvxpy import settings as s
-
     if until is not None and time.perf_counter() >= until:
         return {"status": "not started", "z": None, "y": None, "bound": None}
     problem, z, y = build_problem(w)
-    data, chain, inverse = problem.get_problem_data(solver="SCIP")
-    left = None if until is None else until - time.perf_counter()
-    if left is not None and left <= 0:
-        return {"status": "not started (compiling took the time left)", "z": None, "y": None, "bound": None}
-    solution = chain.solve_via_data(problem, data, False, False, {"scip_params": _scip_params(seed, left)})
-    model = solution["model"]
-    offset = float(inverse[-1].get(s.OFFSET, 0.0) if hasattr(inverse[-1], "get") else 0.0)
-    status = model.getStatus()
-    dual = model.getDualbound()
-    bound = -(dual + offset) if abs(dual) < model.infinity() else None  # SCIP minimises the negated objective
-    zv = yv = None
-    if solution.get("primal") is not None:
-        with warnings.catch_warnings():  # "Solution may be inaccurate" at a time limit: we price it ourselves
-            warnings.simplefilter("ignore")
-            problem.unpack_results(solution, chain, inverse)
-        if z.value is not None and y.value is not None:
-            zv, yv = np.asarray(z.value, dtype=float), np.asarray(y.value, dtype=float)
-    return {"status": status, "z": zv, "y": yv, "bound": bound, "nodes": int(model.getNNodes())}
+    out = solve_maximisation(problem, until, seed)
+    solved = out["solved"] and z.value is not None and y.value is not None
+    return {"status": out["status"], "bound": out["bound"], "nodes": out.get("nodes"),
+            "z": np.asarray(z.value, dtype=float) if solved else None,
+            "y": np.asarray(y.value, dtype=float) if solved else None}
 
 
 def solve_cell(w: Window, until: float | None, seed: int | None, grace: float) -> WindowAnswer:
@@ -159,19 +145,10 @@ class HindsightMiqp(Solver):
 
     @classmethod
     def probe(cls) -> str | None:
-        from edgeopt.allocation import import_cvxpy
-
-        try:
-            cp = import_cvxpy()
-        except Exception as exc:  # an import can fail with ImportError or a broken shared library
-            return f"cvxpy: {type(exc).__name__}: {exc}"
-        return None if "SCIP" in cp.installed_solvers() else "CVXPY does not find SCIP (PySCIPOpt)"
+        return cvxscip.probe()
 
     def run(self, instance, options, *, time_limit, seed, started):
-        from edgeopt.allocation import import_cvxpy
-
-        import_cvxpy()  # before the children are forked: each inherits the import
-        import pyscipopt  # noqa: F401
+        cvxscip.prepare()  # before the children are forked: each inherits the imports
 
         until = deadline(started, time_limit)
         grace = 0.5 + 0.05 * (time_limit or 0.0)
@@ -179,33 +156,5 @@ class HindsightMiqp(Solver):
         tables = [instance.options(t) for t in range(instance.slots)]
         windows = [build_window(statics, e, tables, state) for e in range(instance.num_edges)]
         built = time.perf_counter()
-        chosen = [np.full(o.users.size, -1, dtype=np.int64) for o in tables]
-        loaded = np.zeros((instance.num_edges, instance.num_models, instance.slots), dtype=bool)
-        answers = []
-        for w in windows:
-            a = solve_cell(w, until, seed, grace)
-            answers.append(a)
-            for j in range(w.L):
-                mine = np.flatnonzero(w.req_slot == j)
-                c = a.choice[mine]
-                chosen[j][w.req_pos[mine]] = np.where(c >= 0, w.opt_id[np.maximum(c, 0)], -1)
-                loaded[w.edge, :, j] = a.y[j]
-        sol = assemble(instance, chosen, loaded)
-        proven = all(a.proven for a in answers)
-        bounds = [a.bound for a in answers]
-        bound = float(sum(bounds)) if all(b is not None for b in bounds) else None
-        value = float(sum(a.value for a in answers))
-        status = Status.OPTIMAL if proven else (Status.TIME_LIMIT if any(a.stopped for a in answers)
-                                                 else Status.FEASIBLE)
-        if proven:
-            bound = max(bound, value)
-        raw = f"{len(windows)} cell(s): " + "; ".join(sorted({a.raw for a in answers}))
-        result = self.plan_result(instance, sol, build_seconds=built - started,
-                                  solve_seconds=time.perf_counter() - built, raw_status=raw,
-                                  extra={"proven_cells": int(sum(a.proven for a in answers))})
-        if result.status == Status.ERROR:
-            return result
-        return Result(status=status, solver=self.name, objective=result.objective, bound=bound,
-                      gap=None if bound is None else relative_gap(result.objective, bound, "max"), solution=sol,
-                      evaluation=result.evaluation, build_seconds=result.build_seconds,
-                      solve_seconds=result.solve_seconds, raw_status=raw, extra=result.extra)
+        answers = [solve_cell(w, until, seed, grace) for w in windows]
+        return horizon_result(self, instance, windows, answers, started=started, built=built)
