@@ -11,6 +11,12 @@ from __future__ import annotations
 import time
 import warnings
 
+#: SCIP statuses that prove the incumbent optimal at relative gap 0 / absolute gap 1e-9.
+PROVEN = ("optimal", "gaplimit")
+#: How far the true value of SCIP's plan may lie below SCIP's bound for it to count as proven (SCIP meets the
+#: cone constraints within its feasibility tolerance, 1e-6).
+TRUE_VALUE_RTOL = 1e-6
+
 
 def probe() -> str | None:
     """Why CVXPY cannot hand a problem to SCIP here (None: it can). cvxpy is imported through

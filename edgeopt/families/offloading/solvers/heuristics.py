@@ -47,6 +47,7 @@ of them claims optimality; the evaluator prices every plan.
 """
 from __future__ import annotations
 
+import abc
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -394,14 +395,15 @@ class LocalSearchOptions(GreedyOptions):
     max_moves: int | None = option(None, at_least=0)  # None: until no move improves
 
 
-class _PerSlot(Solver):
+class _PerSlot(Solver, abc.ABC):
     """Base: build every slot's option table (the build time), then ``choose`` slot by slot."""
 
     family, Options = "offloading", AllocationOptions
     what = ""
 
+    @abc.abstractmethod
     def choose(self, state: SlotState, options, rng, stop) -> bool:
-        raise NotImplementedError
+        """Make the slot's choices in ``state``; False when the time limit stopped it. Every subclass has one."""
 
     def run(self, instance, options, *, time_limit, seed, started):
         stop = deadline(started, time_limit)

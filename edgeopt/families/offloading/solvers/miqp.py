@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeopt import cvxscip
-from edgeopt.cvxscip import solve_maximisation
+from edgeopt.cvxscip import PROVEN, TRUE_VALUE_RTOL, solve_maximisation
 from edgeopt.families.offloading.solvers.parts import (
     Part,
     PartAnswer,
@@ -42,11 +42,6 @@ from edgeopt.interrupt import run_in_child
 from edgeopt.registry import register_solver
 from edgeopt.solver import Options, Solver
 
-#: SCIP statuses that prove the incumbent optimal at relative gap 0 / absolute gap 1e-9.
-PROVEN = ("optimal", "gaplimit")
-#: How far the true value of SCIP's choice may lie below SCIP's bound for the part to count as proven
-#: (SCIP meets the cone constraints within its feasibility tolerance, 1e-6).
-TRUE_VALUE_RTOL = 1e-6
 
 
 def build_problem(part: Part):

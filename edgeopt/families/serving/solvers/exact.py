@@ -44,6 +44,19 @@ def assemble(inst: Instance, chosen: list[np.ndarray], loaded: np.ndarray) -> So
     return Solution(k, p, np.asarray(loaded, dtype=bool), x)
 
 
+def online_result(solver: Solver, instance: Instance, decide, what: str, *, started: float,
+                  until: float | None) -> Result:
+    """Play ``decide`` over the instance under the information rule (online.run_online) and price the plan;
+    slots the time limit left undecided refuse their requests, which ``raw_status`` says."""
+    built = time.perf_counter()
+    chosen, loaded, done = run_online(instance, decide, until)
+    if done < instance.slots:
+        what += f"; stopped by the time limit after {done} of {instance.slots} slot(s) (later requests refused)"
+    return solver.plan_result(instance, assemble(instance, chosen, loaded), build_seconds=built - started,
+                              solve_seconds=time.perf_counter() - built, raw_status=what,
+                              extra={"slots_decided": done})
+
+
 def greedy_start(w: Window) -> tuple[np.ndarray, np.ndarray]:
     """A feasible start for a window: per slot, each request's best option alone that needs no model beyond
     what fits with those already chosen in the slot (largest value first), the models it needs loaded."""
@@ -140,8 +153,7 @@ class Hindsight(Solver):
         return horizon_result(self, instance, windows, answers, started=started, built=built)
 
 
-def _window_method(view: View, horizon: int, forecast: str, until: float | None, seed: int | None,
-                   start_points: int) -> Decision:
+def _window_method(view: View, horizon: int, until: float | None, seed: int | None, start_points: int) -> Decision:
     """Per cell, the exact window from the view's state over the current slot and ``horizon - 1`` forecast
     slots; the first slot's decisions."""
     st, o = view.statics, view.options
@@ -168,19 +180,11 @@ class _OnlineExact(Solver):
 
     def run(self, instance, options, *, time_limit, seed, started):
         until = deadline(started, time_limit)
-        built = time.perf_counter()
 
         def decide(view: View) -> Decision:
-            return _window_method(view, self.horizon_of(options), getattr(options, "forecast", "persistence"),
-                                  until, seed, options.start_points)
+            return _window_method(view, self.horizon_of(options), until, seed, options.start_points)
 
-        chosen, loaded, done = run_online(instance, decide, until)
-        what = self.what(options) + ("" if done == instance.slots else
-                                     f"; stopped by the time limit after {done} of {instance.slots} slot(s) "
-                                     "(later requests refused)")
-        return self.plan_result(instance, assemble(instance, chosen, loaded), build_seconds=built - started,
-                                solve_seconds=time.perf_counter() - built, raw_status=what,
-                                extra={"slots_decided": done})
+        return online_result(self, instance, decide, self.what(options), started=started, until=until)
 
 
 @register_solver

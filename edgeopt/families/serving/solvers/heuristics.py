@@ -1,12 +1,10 @@
 """The serving family's online heuristics as registered solvers (the rules: solvers/online.py)."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from edgeopt.families.serving.solvers.exact import assemble
-from edgeopt.families.serving.solvers.online import Decision, View, greedy_slot, run_online, static_plan
+from edgeopt.families.serving.solvers.exact import online_result
+from edgeopt.families.serving.solvers.online import Decision, View, greedy_slot, static_plan
 from edgeopt.registry import register_solver
 from edgeopt.solver import Solver, deadline
 
@@ -20,15 +18,8 @@ class _Greedy(Solver):
         return lambda view: greedy_slot(view, self.eviction)
 
     def run(self, instance, options, *, time_limit, seed, started):
-        until = deadline(started, time_limit)
-        built = time.perf_counter()
-        chosen, loaded, done = run_online(instance, self.policy(), until)
-        what = self.what + ("" if done == instance.slots else
-                            f"; stopped by the time limit after {done} of {instance.slots} slot(s) (later "
-                            "requests refused)")
-        return self.plan_result(instance, assemble(instance, chosen, loaded), build_seconds=built - started,
-                                solve_seconds=time.perf_counter() - built, raw_status=what,
-                                extra={"slots_decided": done})
+        return online_result(self, instance, self.policy(), self.what, started=started,
+                             until=deadline(started, time_limit))
 
 
 @register_solver

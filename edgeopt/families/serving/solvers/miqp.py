@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from edgeopt import cvxscip
-from edgeopt.cvxscip import solve_maximisation
+from edgeopt.cvxscip import PROVEN, TRUE_VALUE_RTOL, solve_maximisation
 from edgeopt.families.serving.solvers.exact import (
     ExactOptions,
     greedy_start,
@@ -46,11 +46,6 @@ from edgeopt.mec import EDGE
 from edgeopt.registry import register_solver
 from edgeopt.solver import Solver, deadline
 
-#: SCIP statuses that prove the incumbent optimal at relative gap 0 / absolute gap 1e-9.
-PROVEN = ("optimal", "gaplimit")
-#: How far the true value of SCIP's plan may lie below SCIP's bound for the cell to count as proven (SCIP
-#: meets the cones within its feasibility tolerance, 1e-6).
-TRUE_VALUE_RTOL = 1e-6
 
 
 def build_problem(w: Window):
