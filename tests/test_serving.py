@@ -135,6 +135,58 @@ def test_online_methods_do_not_peek_at_later_arrivals(name):
         assert np.array_equal(a.solution.loaded[:, :, :t + 1], b.solution.loaded[:, :, :t + 1])
 
 
+
+def _held(inst, loaded):
+    """(E, M, T + 1) the models each edge holds before slot 0 (the initial state) and in every slot."""
+    return np.concatenate([np.asarray(inst.initial_loaded, dtype=bool)[:, :, None], loaded], axis=2)
+
+
+def _roomy(initial_all: bool):
+    """Edges of 80 GB (H100) that hold the whole catalogue (74 GB): no plan ever needs to evict."""
+    inst = edgeopt.generate("serving", users=8, edges=2, slots=6, models=4, max_configs=1, edge_gpus=["H100"],
+                            arrivals="poisson", request_rate=0.6, seed=0)
+    if not initial_all:
+        return inst
+    data = copy.deepcopy(inst.data)
+    for e in data["edges"]:
+        e["initial_loaded"] = [m["name"] for m in data["models"]]
+    data["name"] += "-all-loaded"
+    return instance_from_data(data, "<all loaded>")
+
+
+@pytest.mark.parametrize("initial_all", [False, True], ids=["start-empty", "start-full"])
+@pytest.mark.parametrize("name", ["myopic", "mpc"])
+def test_exact_online_methods_keep_loaded_models_that_still_fit(name, initial_all):
+    """A loaded model no request of the slot uses is a tie in the window's MILP; myopic and mpc must not drop
+    it when memory allows (they used to, and paid to load it again). Oracle: with memory for every model of
+    the catalogue nothing need ever be evicted, so a model once held stays held and each (edge, model) is
+    loaded at most once (none at all when every model is loaded from the start)."""
+    inst = _roomy(initial_all)
+    assert (inst.model_memory_gb.sum() <= inst.edge_memory_gb).all()
+    r = edgeopt.solve(inst, name, seed=0)
+    assert r.status == edgeopt.Status.FEASIBLE, r.message
+    held = _held(inst, r.solution.loaded)
+    assert not (held[:, :, :-1] & ~held[:, :, 1:]).any(), "a held model was dropped"
+    loads = (held[:, :, 1:] & ~held[:, :, :-1]).sum(axis=2)
+    assert loads.max() <= 1
+    assert r.evaluation.stats["loads"] == loads.sum() == (held[:, :, -1] & ~held[:, :, 0]).sum()
+    if initial_all:
+        assert r.evaluation.stats["loads"] == 0
+
+
+@pytest.mark.parametrize("name", ["myopic", "mpc"])
+def test_exact_online_methods_drop_only_models_that_no_longer_fit(name):
+    """With tight memory (24 GB edges, no cloud) a model held at a slot's start may leave only for room: every
+    model dropped in a slot would not fit beside the models the edge holds in that slot."""
+    inst = edgeopt.generate("serving", users=8, edges=2, slots=8, edge_gpus=["RTX 4090"], cloud=False,
+                            loading_per_second=1.0, arrivals="trace-code", trace_start=300, seed=2 ** 31)
+    r = edgeopt.solve(inst, name, seed=0)
+    assert r.status == edgeopt.Status.FEASIBLE, r.message
+    held = _held(inst, r.solution.loaded)
+    memory = np.einsum("emt,m->et", held.astype(float), inst.model_memory_gb)
+    for e, m, t in zip(*np.nonzero(held[:, :, :-1] & ~held[:, :, 1:])):
+        assert memory[e, t + 1] + inst.model_memory_gb[m] > inst.edge_memory_gb[e] * (1 + 1e-9), (e, m, t)
+
 def test_hindsight_does_use_the_future():
     """The yardstick is not online: some future change moves its earlier decisions (else the test above would
     prove nothing about the rule)."""

@@ -9,6 +9,16 @@
 - ``mpc``: online; in each slot, per cell, the exact optimum of a rolling window of ``horizon`` slots whose
   later slots are forecast from what has arrived (``forecast="persistence"``: the slot's own requests asked
   again in each later slot of the window), of which only the first slot's decisions are kept.
+
+Both online methods then **keep what they need not evict** (:func:`keep_unused`): a model loaded in the state
+the slot starts from that no request of the slot uses is a tie in the window's MILP (evicting is free, holding
+costs nothing), so the solver's answer may drop it, and a later slot would pay to load it again. After the
+answer for the first slot is applied, each edge takes back the models it held at the slot's start and the
+answer dropped, most recently used first (``View.last_used``; ties, and models never used, by model index),
+each one only if it fits in the edge's memory beside the models already held (within ``1 + 1e-9`` of it, as
+online.check_decision). This never lowers the slot's value (the models are loaded already: no load seconds, no
+cost) and spares later slots their reloading; later slots may then choose differently, and as myopic is blind
+to the future that is usually, not always, for the better.
 """
 from __future__ import annotations
 
@@ -153,9 +163,21 @@ class Hindsight(Solver):
         return horizon_result(self, instance, windows, answers, started=started, built=built)
 
 
+def keep_unused(statics: Statics, start: np.ndarray, loaded: np.ndarray, last_used: np.ndarray, e: int) -> None:
+    """Give back to edge ``e``'s ``loaded`` (M,) row the models of ``start`` (M,) it dropped, most recently used
+    first (``last_used`` (M,), ties by model index), each while it fits the edge's memory (module docstring)."""
+    dropped = np.flatnonzero(start & ~loaded)
+    room = statics.edge_memory_gb[e] * (1 + 1e-9)
+    used = float(loaded.astype(float) @ statics.model_memory_gb)
+    for m in sorted(dropped.tolist(), key=lambda m: (-int(last_used[m]), m)):
+        if used + statics.model_memory_gb[m] <= room:
+            loaded[m] = True
+            used += float(statics.model_memory_gb[m])
+
+
 def _window_method(view: View, horizon: int, until: float | None, seed: int | None, start_points: int) -> Decision:
     """Per cell, the exact window from the view's state over the current slot and ``horizon - 1`` forecast
-    slots; the first slot's decisions."""
+    slots; the first slot's decisions, with the held models the answer dropped needlessly kept (keep_unused)."""
     st, o = view.statics, view.options
     tables = [o] * horizon  # persistence: the slot's requests asked again in every later slot of the window
     chosen = np.full(o.users.size, -1, dtype=np.int64)
@@ -164,6 +186,7 @@ def _window_method(view: View, horizon: int, until: float | None, seed: int | No
         w = build_window(st, e, tables, view.state)
         a = solve_window(w, until, seed, start_points)
         _apply(a, w, 0, chosen, loaded)
+        keep_unused(st, view.state.loaded[e], loaded[e], view.last_used[e], e)
     return Decision(chosen, loaded)
 
 
