@@ -4,10 +4,12 @@ the hindsight optimum each method closes.
     python benchmarks/serving.py [--quick] [--out DIR] [--time-limit 600]
 
 Instances: the bundled ones (instances/serving/) and held-out trace windows: the Azure traces replayed from
-starting points the bundled instances do not use (``WINDOWS``), 20 users on 3 edges with 24 GB GPUs and no
-cloud, 30 slots of 10 s, where what carries from slot to slot matters. Methods: every online method of the
-family (``myopic``, ``mpc``, ``keep-greedy``, ``lru-greedy``, ``lfu-greedy``, ``static-plan``) and the
-yardstick ``hindsight`` (every arrival known, proven optimal; its bound where a limit stops it).
+starting points the bundled instances do not use (``WINDOWS``), 20 users on 3 edges (RTX 4090s, or an RTX
+4090, a Jetson AGX Orin and an A100) and no cloud, 30 slots of 10 s, where what carries from slot to slot
+matters; the learned policies never trained on a trace. Methods: every online method of the family
+(``myopic``, ``mpc``, ``keep-greedy``, ``lru-greedy``, ``lfu-greedy``, ``static-plan``, ``forward-greedy``,
+and the shipped learned policies ``mappo`` and ``ippo``) and the yardstick ``hindsight`` (every arrival
+known, proven optimal; its bound where a limit stops it).
 
 Per method and instance: the objective; its gap to the hindsight optimum (%); **the share of the
 hindsight-minus-myopic gap it closes**, (objective - myopic) / (hindsight - myopic) (100 %: as good as
@@ -35,13 +37,17 @@ from edgeopt.families.serving import slot_objectives
 from edgeopt.text import table
 
 ROOT = Path(__file__).resolve().parents[1]
-ONLINE = ["myopic", "mpc", "keep-greedy", "lru-greedy", "lfu-greedy", "static-plan"]
+ONLINE = ["myopic", "mpc", "keep-greedy", "lru-greedy", "lfu-greedy", "static-plan", "forward-greedy", "mappo",
+          "ippo"]
 METHODS = ["hindsight", *ONLINE]
-#: Held-out trace windows: (trace, seconds into it where cell 0 starts); the bundled instances start at 0,
-#: 600, 1200 (code) and 0, 1800 (conversation).
-WINDOWS = [("trace-code", 300), ("trace-code", 900), ("trace-code", 2100), ("trace-conv", 900),
-           ("trace-conv", 2700)]
-HELD_OUT = dict(users=20, edges=3, slots=30, edge_gpus=["RTX 4090"], cloud=False, loading_per_second=1.0)
+#: Held-out trace windows: (trace, seconds into it where cell 0 starts, the edges' GPUs); the bundled instances
+#: start at 0, 600, 1200 (code) and 0, 1800 (conversation). The learned policies never train on a trace (only on
+#: the processes fitted to them).
+WINDOWS = [("trace-code", 300, "RTX 4090"), ("trace-code", 900, "RTX 4090"), ("trace-code", 2100, "RTX 4090"),
+           ("trace-conv", 900, "RTX 4090"), ("trace-conv", 2700, "RTX 4090"), ("trace-code", 1500, "mixed"),
+           ("trace-conv", 2100, "mixed"), ("trace-conv", 3000, "mixed")]
+GPUS = {"RTX 4090": ["RTX 4090"], "mixed": ["RTX 4090", "Jetson AGX Orin", "A100"]}
+HELD_OUT = dict(users=20, edges=3, slots=30, cloud=False, loading_per_second=1.0)
 
 
 def held_out(quick: bool) -> list:
@@ -49,8 +55,12 @@ def held_out(quick: bool) -> list:
         return [edgeopt.generate("serving", users=8, edges=2, slots=8, edge_gpus=["RTX 4090"], cloud=False,
                                  loading_per_second=1.0, arrivals="trace-code", trace_start=300, seed=2 ** 31,
                                  name="window-code-300-quick")]
-    return [edgeopt.generate("serving", **HELD_OUT, arrivals=arrivals, trace_start=start, seed=2 ** 31 + i,
-                             name=f"window-{arrivals.split('-')[1]}-{start}") for i, (arrivals, start) in enumerate(WINDOWS)]
+    out = []
+    for i, (arrivals, start, gpus) in enumerate(WINDOWS):
+        suffix = "" if gpus == "RTX 4090" else f"-{gpus}"
+        out.append(edgeopt.generate("serving", **HELD_OUT, edge_gpus=GPUS[gpus], arrivals=arrivals, trace_start=start,
+                                    seed=2 ** 31 + i, name=f"window-{arrivals.split('-')[1]}-{start}{suffix}"))
+    return out
 
 
 def bundled(quick: bool) -> list:

@@ -445,9 +445,39 @@ def _hyperparameters(pairs: Sequence[str]) -> dict:
     return out
 
 
+def _scenarios(pairs: Sequence[str]):
+    """--range NAME=LOW,HIGH (NAME=P for the probability cloud) of the serving family's training episodes
+    (edgeopt/families/serving/solvers/mappo.py, Scenarios)."""
+    from edgeopt.families.serving.solvers.mappo import Scenarios
+
+    known = [f.name for f in dataclasses.fields(Scenarios) if f.name not in ("arrivals", "gpus")]
+    changes = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in known:
+            raise UserError(f"--range {printable(pair)}: expected NAME=LOW,HIGH with NAME one of {', '.join(known)}")
+        try:
+            values = [parse_number(t.strip()) for t in text.split(",")]
+        except ValueError as exc:
+            raise UserError(f"--range {key}: {exc}") from None
+        if key == "cloud":
+            if len(values) != 1:
+                raise UserError(f"--range cloud: expected one probability, got {printable(text)}")
+            changes[key] = values[0]
+            continue
+        if len(values) != 2:
+            raise UserError(f"--range {key}: expected two numbers LOW,HIGH, got {printable(text)}")
+        if key in Scenarios.WHOLE and any(v != int(v) for v in values):
+            raise UserError(f"--range {key}: expected whole numbers, got {printable(text)}")
+        changes[key] = tuple(int(v) if key in Scenarios.WHOLE else v for v in values)
+    try:
+        return Scenarios(**changes)
+    except ValueError as exc:
+        raise UserError(f"--range: {exc}") from None
+
+
 def cmd_train(args) -> int:
-    if args.kind != "offloading":
-        raise UserError(f"train: only the offloading family has learned solvers, not {args.kind!r}")
     out = Path(args.output)
     if out.suffix.lower() in (".csv", ".png"):
         raise UserError(f"{printable(args.output)}: the policy file cannot end in .csv or .png (its learning curve "
@@ -456,25 +486,23 @@ def cmd_train(args) -> int:
         _check_output_path(str(path), args.instances)
     if args.instances and args.range:
         raise UserError("train: --range describes the generated scenario space; it does not apply to instance files")
-    ranges = _ranges(args.range)
     instances = []
     for path in args.instances:
         inst = _load(path)
-        if inst.kind != "offloading":
-            raise UserError(f"{printable(path)}: is a {inst.kind} instance; edgeopt train offloading takes offloading "
+        if inst.kind != args.kind:
+            raise UserError(f"{printable(path)}: is a {inst.kind} instance; edgeopt train {args.kind} takes {args.kind} "
                             "instances")
         instances.append(inst)
+    if args.kind == "serving":
+        return _train_serving(args, instances)
+    ranges = _ranges(args.range)
     try:
         from edgeopt.families.offloading.solvers.mappo import make_config, train
     except ImportError as exc:
         raise UserError(f"train needs the rl extra (pip install -e \".[rl]\"): {exc}") from None
     hyper = _hyperparameters(args.set)
     with _user_input():
-        per_update = make_config(args.ippo, **hyper).batch_decisions
-    updates = -(-args.steps // per_update)
-    if updates * per_update != args.steps:
-        print(f"edgeopt: --steps {args.steps:,} is rounded up to {updates} update(s) of about {per_update:,} "
-              "decisions (batch_decisions)", file=sys.stderr)
+        _rounded_steps(args, make_config(args.ippo, **hyper).batch_decisions)
     with _user_input():
         report = train(instances, ranges=ranges, steps=args.steps, seed=args.seed, output=args.output,
                        independent_critic=args.ippo, hyperparameters=hyper, progress=not args.quiet)
@@ -485,6 +513,34 @@ def cmd_train(args) -> int:
                               f"{report.seconds:.1f} s, seed {args.seed}"),
                   ("validation", f"greedy policy's mean gap to offload-ls on the validation instances: {gap} "
                                  "(generated: scenarios the training never draws; files: themselves)"),
+                  ("curve", f"{printable(str(report.curve_csv))}, {printable(str(report.curve_png))}")]))
+    return EXIT_OK
+
+
+def _rounded_steps(args, per_update: int) -> None:
+    updates = -(-args.steps // per_update)
+    if updates * per_update != args.steps:
+        print(f"edgeopt: --steps {args.steps:,} is rounded up to {updates} update(s) of about {per_update:,} "
+              "decisions (batch_decisions)", file=sys.stderr)
+
+
+def _train_serving(args, instances) -> int:
+    scenarios = _scenarios(args.range)
+    from edgeopt.families.serving.solvers.mappo import train
+    from edgeopt.rl import make_config
+
+    hyper = _hyperparameters(args.set)
+    with _user_input():
+        _rounded_steps(args, make_config(args.ippo, **hyper).batch_decisions)
+        report = train(instances, scenarios=scenarios, steps=args.steps, seed=args.seed, output=args.output,
+                       independent_critic=args.ippo, hyperparameters=hyper, progress=not args.quiet)
+    gain = "-" if report.final_validation_gain is None else f"{report.final_validation_gain:+.3f}"
+    print(fields([("policy", f"{printable(str(report.policy))} ({report.header['algorithm']}, "
+                             f"{report.header['content_hash']})"),
+                  ("trained", f"{report.decisions:,} decisions, {report.updates} updates, "
+                              f"{report.seconds:.1f} s, seed {args.seed}"),
+                  ("validation", f"greedy policy's mean gain over myopic on the validation episodes: {gain} objective "
+                                 "points per request (generated: episodes the training never draws; files: themselves)"),
                   ("curve", f"{printable(str(report.curve_csv))}, {printable(str(report.curve_png))}")]))
     return EXIT_OK
 
@@ -617,19 +673,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the solution file (one FILE only; not written if the solve found no solution)")
     p.set_defaults(func=cmd_solve)
 
-    p = sub.add_parser("train", help="train a learned solver's policy (offloading: mappo, ippo)",
-                       description="Train a MAPPO policy (IPPO with --ippo) for the offloading family on scenarios "
-                                   "drawn from a space of generated instances (--range) or on instance files; writes "
-                                   "the policy file, its learning curve as CSV and PNG beside it. `edgeopt solve FILE "
-                                   "--solver mappo` uses the shipped policy; a trained one is passed with --option "
-                                   "policy=POLICY (docs/solvers.md).")
-    p.add_argument("kind", choices=["offloading"], help="the family (offloading)")
-    p.add_argument("instances", nargs="*", metavar="INSTANCE", help="offloading instance files to train on (their "
-                   "slots in turn); none: generated scenarios")
+    p = sub.add_parser("train", help="train a learned solver's policy (offloading, serving: mappo, ippo)",
+                       description="Train a MAPPO policy (IPPO with --ippo) for the offloading or the serving family "
+                                   "on scenarios drawn from a space of generated instances (--range) or on instance "
+                                   "files; writes the policy file, its learning curve as CSV and PNG beside it. "
+                                   "`edgeopt solve FILE --solver mappo` uses the shipped policy; a trained one is "
+                                   "passed with --option policy=POLICY (docs/solvers.md).")
+    p.add_argument("kind", choices=["offloading", "serving"], help="the family (offloading or serving)")
+    p.add_argument("instances", nargs="*", metavar="INSTANCE", help="instance files of the family to train on "
+                   "(offloading: their slots in turn; serving: whole episodes); none: generated scenarios")
     p.add_argument("--range", action="append", default=[], metavar="NAME=LOW,HIGH",
-                   help="a range of the scenario space, repeatable: cells, users_per_cell, delay_factor, energy_factor, "
-                        "refusal_factor, cloud_price_factor, cell_radius_m, uplink_mhz, request_probability (LOW,HIGH); "
-                        "cloud, free_refusal (a probability); slots (docs/solvers.md)")
+                   help="a range of the scenario space, repeatable. offloading: cells, users_per_cell, delay_factor, "
+                        "energy_factor, refusal_factor, cloud_price_factor, cell_radius_m, uplink_mhz, "
+                        "request_probability (LOW,HIGH); cloud, free_refusal (a probability); slots. serving: users "
+                        "(per cell), edges, slots, request_rate, diurnal_amplitude, delay_per_second, "
+                        "loading_per_second, refusal_penalty (LOW,HIGH); cloud (a probability) (docs/solvers.md)")
     p.add_argument("--steps", type=_int_at_least(1, 10 ** 9), required=True, metavar="N",
                    help="decisions (user turns) in all, rounded up to whole updates of batch_decisions (8,192)")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0, metavar="S", help="seed of every random "

@@ -97,7 +97,7 @@ class MAPPOConfig:
     gain: float = 0.01  # of the score head
     use_centralized_V: bool = True  # False: IPPO
     # -- this problem's --
-    reward: Literal["change", "regret"] = "change"  # what a move is rewarded with (the family's learned solver)
+    reward: Literal["change", "regret", "shaped"] = "change"  # what a move is rewarded with (the family's solver)
     sweeps: int = 3  # sweeps of turns per slot while training (observation.py)
     batch_decisions: int = 8192  # turns collected per update
     eval_interval: int = 5  # updates between two evaluations of the greedy policy for the learning curve
@@ -127,8 +127,8 @@ class MAPPOConfig:
         for name in ("gamma", "gae_lambda"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"hyperparameter {name}: must be between 0 and 1, got {getattr(self, name)!r}")
-        if self.reward not in ("change", "regret"):
-            raise ValueError(f"hyperparameter reward: must be 'change' or 'regret', got {self.reward!r}")
+        if self.reward not in ("change", "regret", "shaped"):
+            raise ValueError(f"hyperparameter reward: must be 'change', 'regret' or 'shaped', got {self.reward!r}")
         if self.reward == "regret" and self.gamma != 0:
             raise ValueError("hyperparameter reward: 'regret' rescales each turn's reward by that turn's own "
                              "options, which keeps each turn's best move only when turns are judged alone: it "
@@ -515,10 +515,10 @@ def train_loop(cfg: MAPPOConfig, *, networks: tuple, collect: Callable, validate
 
 
 def plot_curve(curve_csv: Path, curve_png: Path, title: str, series: dict[str, str], ylabel: str,
-               symlog: bool = True) -> None:
+               symlog: bool = True, scale: float = 100.0) -> None:
     """The learning curve as a PNG (matplotlib's Figure API, never pyplot): the sampled rows' reward per
-    decision, and the validation ``series`` (column: label, in %); markers on every point, so that a curve
-    of one update still shows."""
+    decision, and the validation ``series`` (column: label; values times ``scale``); markers on every point,
+    so that a curve of one update still shows."""
     from matplotlib.figure import Figure
 
     with open(curve_csv, newline="") as f:
@@ -533,7 +533,7 @@ def plot_curve(curve_csv: Path, curve_png: Path, title: str, series: dict[str, s
     ax1.set_ylabel("reward per decision (sampled rows, units)")
     ax1.set_title(f"{title}: rollouts")
     for key, label in series.items():
-        ev = [(xx, 100 * float(r[key])) for xx, r in zip(x, rows) if r.get(key)]
+        ev = [(xx, scale * float(r[key])) for xx, r in zip(x, rows) if r.get(key)]
         if ev:
             ax2.plot([e[0] for e in ev], [e[1] for e in ev], marker="o", ms=3, lw=1.2, label=label)
     ax2.axhline(0.0, color="grey", lw=0.8, ls="--")

@@ -35,17 +35,11 @@ installed) and compare the printed validation gap with the learning curve of the
 """
 from __future__ import annotations
 
-import argparse
-import json
-import multiprocessing
-import resource
-import shutil
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-POLICIES = ROOT / "edgeopt" / "data" / "policies"
+from common import training_main
 
 HYPERPARAMETERS = {"gamma": 0.0, "reward": "regret", "ppo_epoch": 5, "num_mini_batch": 4, "eval_interval": 10}
 STEPS = 8192 * 300
@@ -64,44 +58,8 @@ def train_one(algorithm: str, steps: int, seed: int, work: Path, overrides: dict
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=STEPS, help=f"decisions (turns) per policy ({STEPS:,})")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--only", choices=("mappo", "ippo"), help="train one policy only")
-    ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "papers" / "training",
-                    help="where the policies and their learning curves are written")
-    ap.add_argument("--no-install", action="store_true", help="do not copy the policies into edgeopt/data/policies")
-    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="override one of HYPERPARAMETERS (a JSON value or text), for ablations; implies --no-install")
-    args = ap.parse_args(argv)
-    overrides = {}
-    for pair in args.set:
-        key, sep, text = pair.partition("=")
-        if not sep:
-            ap.error(f"--set {pair!r}: expected NAME=VALUE")
-        try:
-            overrides[key.strip()] = json.loads(text)
-        except ValueError:
-            overrides[key.strip()] = text
-    if overrides:
-        args.no_install = True  # an ablation never replaces the shipped policies
-    args.work.mkdir(parents=True, exist_ok=True)
-    algorithms = [args.only] if args.only else ["mappo", "ippo"]
-    started = time.perf_counter()
-    with multiprocessing.get_context("spawn").Pool(len(algorithms)) as pool:
-        reports = pool.starmap(train_one, [(a, args.steps, args.seed, args.work, overrides) for a in algorithms])
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    for r in reports:
-        gap = "-" if r["gap"] is None else f"{100 * r['gap']:.3f}%"
-        print(f"{r['algorithm']}: {r['decisions']:,} decisions in {r['updates']} updates, {r['wall'] / 60:.1f} min wall, "
-              f"{r['cpu'] / 60:.1f} min CPU; validation gap to offload-ls {gap}; {r['size'] / 1e6:.2f} MB")
-        if not args.no_install:
-            POLICIES.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(r["policy"], POLICIES / Path(r["policy"]).name)
-            print(f"  installed {POLICIES / Path(r['policy']).name}")
-    print(f"all: {(time.perf_counter() - started) / 60:.1f} min wall on {len(algorithms)} process(es), "
-          f"{(children.ru_utime + children.ru_stime) / 60:.1f} min CPU")
-    return 0
+    return training_main(argv, __doc__, steps=STEPS, train_one=train_one,
+                         describe=lambda r: "validation gap to offload-ls " + ("-" if r["gap"] is None else f"{100 * r['gap']:.3f}%"))
 
 
 if __name__ == "__main__":

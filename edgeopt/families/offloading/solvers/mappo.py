@@ -268,6 +268,9 @@ def train(instances: Sequence = (), *, ranges=None, steps: int = 200_000, seed: 
     from edgeopt.io import load
 
     cfg = make_config(independent_critic, **(hyperparameters or {}))
+    if cfg.reward not in ("change", "regret"):
+        raise ValueError(f"hyperparameter reward: the offloading policies learn from 'change' or 'regret', got "
+                         f"{cfg.reward!r}")
     ranges = Ranges() if ranges is None else ranges
     if not isinstance(ranges, Ranges):
         raise ValueError(f"ranges must be a scenarios.Ranges, got {ranges!r}")

@@ -1,11 +1,14 @@
-"""The serving family's online heuristics as registered solvers (the rules: solvers/online.py)."""
+"""The serving family's online heuristics as registered solvers (the rules: solvers/online.py; forward-greedy's:
+board.py)."""
 from __future__ import annotations
 
 import numpy as np
 
+from edgeopt.families.serving.board import Memory, SlotPlay
 from edgeopt.families.serving.solvers.exact import online_result
 from edgeopt.families.serving.solvers.online import Decision, View, greedy_slot, static_plan
 from edgeopt.registry import register_solver
+from edgeopt.rl import first_best
 from edgeopt.solver import Solver, deadline
 
 
@@ -61,3 +64,31 @@ class StaticPlan(_Greedy):
             return greedy_slot(view, "keep", fixed=plan["plan"])
 
         return decide
+
+
+class _Forward:
+    """forward-greedy's decision rule, one per episode (it remembers the offered load of earlier slots)."""
+
+    def __init__(self):
+        self.memory = Memory()
+
+    def __call__(self, view: View) -> Decision:
+        play = SlotPlay(view, self.memory)
+        while not play.done:
+            move = play.rows()
+            play.apply(move, first_best(np.where(move.allowed, move.forward, -np.inf), move.mover, move.cell.size))
+        play.remember()
+        return play.decision()
+
+
+@register_solver
+class ForwardGreedy(_Greedy):
+    """Online: best responses slot by slot (edges hold, or load a model, first; then each cell's requests in
+    turn, LRU eviction) with every second a request or a load adds to its edge's backlog priced for the
+    slots until that backlog would drain at the edge's recent offered load (never at a load of 1 or more),
+    to the horizon's end: what myopic charges once, charged for as long as it stays."""
+
+    name, what = "forward-greedy", "best responses with backlog priced until it would drain"
+
+    def policy(self):
+        return _Forward()

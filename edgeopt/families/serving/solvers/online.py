@@ -7,8 +7,9 @@ in; the state: models loaded, backlogs; slot t's option table; the option tables
 decisions of the slots before) and asks the method's ``decide(view)`` for every requesting user's option
 (or refusal) and the models each edge holds in the slot. The method never holds the instance, so it cannot
 read a later slot; tests/test_serving.py changes every request after slot t and checks that every online
-method's decisions up to t stay the same. The driver checks each decision (a chosen edge option's model must
-be loaded, the loaded models must fit) and carries the state forward as the evaluator does.
+method's decisions up to t stay the same. The driver (its bookkeeping: :class:`Episode`, which the PettingZoo
+environment shares) checks each decision (a chosen edge option's model must be loaded, the loaded models must
+fit) and carries the state forward as the evaluator does.
 
 **Heuristics** (per slot, cells side by side): requests in order of their best stand-alone value, each taking
 its best response to the choices made before it in the slot: an option's value less its squared-root
@@ -86,33 +87,81 @@ def check_decision(statics: Statics, opts: Options, decision: Decision, who: str
         raise RuntimeError(f"{who}: the loaded models exceed an edge's memory")
 
 
+class Episode:
+    """The driver's bookkeeping of one online episode, slot by slot: :meth:`view` is what a method sees of the
+    current slot ``t``; :meth:`commit` checks the slot's decision, records it and carries the state forward as
+    the evaluator does. :func:`run_online` plays an instance with it, and so does the PettingZoo environment
+    (edgeopt/families/serving/env.py). Once ``done``, ``chosen`` (per slot, indices into each slot's option
+    table) and ``loaded`` (E, M, T) are the episode's plan."""
+
+    def __init__(self, inst):
+        self.inst = inst
+        self.statics = Statics.of(inst)
+        self.state = State.initial(inst)
+        E, M = inst.num_edges, inst.num_models
+        self.last_used = np.full((E, M), -1, dtype=np.int64)
+        self.uses = np.zeros((E, M), dtype=np.int64)
+        self.chosen: list[np.ndarray] = []
+        self.loaded = np.zeros((E, M, inst.slots), dtype=bool)
+        self.past: list = []
+        self.t = 0
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.inst.slots
+
+    def options(self) -> Options:
+        """The current slot's option table."""
+        return self.inst.options(self.t)
+
+    def view(self) -> View:
+        """What a method may see when it decides the current slot (the information rule)."""
+        if self.done:
+            raise RuntimeError("the episode is over: every slot is decided")
+        return View(self.statics, self.t, self.options(), self.state, tuple(self.past), self.last_used.copy(),
+                    self.uses.copy())
+
+    def commit(self, decision: Decision, who: str = "the method") -> None:
+        """Check the current slot's decision (``check_decision``; ``who`` names the method in its errors),
+        record it and move on to the next slot."""
+        if self.done:
+            raise RuntimeError("the episode is over: every slot is decided")
+        check_decision(self.statics, self.options(), decision, who)
+        self._record(decision)
+
+    def refuse_all(self) -> None:
+        """Decide the current slot for nobody (a method out of time): every request refused, the loaded
+        models kept."""
+        if self.done:
+            raise RuntimeError("the episode is over: every slot is decided")
+        self._record(Decision(np.full(self.options().users.size, -1, dtype=np.int64), self.state.loaded.copy()))
+
+    def _record(self, decision: Decision) -> None:
+        t, opts = self.t, self.options()
+        picked = decision.chosen[decision.chosen >= 0]
+        on_edge = picked[opts.place[picked] == EDGE]
+        self.last_used[opts.edge[on_edge], opts.model[on_edge]] = t
+        np.add.at(self.uses, (opts.edge[on_edge], opts.model[on_edge]), 1)
+        self.chosen.append(np.asarray(decision.chosen, dtype=np.int64))
+        self.loaded[:, :, t] = decision.loaded
+        self.state = step_state(self.statics, self.state, opts, decision)
+        self.past.append(opts)
+        self.t += 1
+
+
 def run_online(inst, decide, stop: float | None = None) -> tuple[list[np.ndarray], np.ndarray, int]:
     """Play every slot with ``decide(view) -> Decision`` under the information rule. Returns the choices per
     slot (indices into each slot's option table), the loaded models (E, M, T) and how many slots were decided
     before ``stop`` (the later ones: every request refused, the loaded models kept)."""
-    statics = Statics.of(inst)
-    state = State.initial(inst)
-    E, M = inst.num_edges, inst.num_models
-    last_used, uses = np.full((E, M), -1, dtype=np.int64), np.zeros((E, M), dtype=np.int64)
-    chosen, loaded, past, done = [], np.zeros((E, M, inst.slots), dtype=bool), [], 0
-    for t in range(inst.slots):
-        opts = inst.options(t)
+    episode, done = Episode(inst), 0
+    who = getattr(decide, "__qualname__", "the method")
+    while not episode.done:
         if stop is not None and time.perf_counter() >= stop:
-            decision = Decision(np.full(opts.users.size, -1, dtype=np.int64), state.loaded.copy())
+            episode.refuse_all()
         else:
-            view = View(statics, t, opts, state, tuple(past), last_used.copy(), uses.copy())
-            decision = decide(view)
-            check_decision(statics, opts, decision, getattr(decide, "__qualname__", "the method"))
+            episode.commit(decide(episode.view()), who)
             done += 1
-        picked = decision.chosen[decision.chosen >= 0]
-        on_edge = picked[opts.place[picked] == EDGE]
-        last_used[opts.edge[on_edge], opts.model[on_edge]] = t
-        np.add.at(uses, (opts.edge[on_edge], opts.model[on_edge]), 1)
-        chosen.append(np.asarray(decision.chosen, dtype=np.int64))
-        loaded[:, :, t] = decision.loaded
-        state = step_state(statics, state, opts, decision)
-        past.append(opts)
-    return chosen, loaded, done
+    return episode.chosen, episode.loaded, done
 
 
 # -- the greedy heuristics ---------------------------------------------------------------------------------
@@ -157,10 +206,11 @@ def greedy_slot(view: View, eviction: str, fixed: np.ndarray | None = None) -> D
         e, m = o.edge[idx], o.model[idx]
         on_edge = o.place[idx] == EDGE
         need = on_edge & ~loaded[e, m]
+        fresh = need & ~state.loaded[e, m]  # held when the slot began and dropped in it: back for free
         seconds = np.where(on_edge, st.config_reference_seconds[o.config[idx]] / st.edge_speed[e], 0.0) + np.where(
-            need, st.model_load_seconds[m], 0.0)
+            fresh, st.model_load_seconds[m], 0.0)
         delta = np.where(on_edge, delta - backlog_cost(e, seconds), delta)
-        delta = np.where(need, delta - load_cost[m], delta)
+        delta = np.where(fresh, delta - load_cost[m], delta)
         if fixed is not None:
             delta = np.where(need, -np.inf, delta)
         else:

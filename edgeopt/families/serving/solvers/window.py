@@ -56,12 +56,13 @@ class Statics:
     slot_seconds: float
     delay_per_second: float
     loading_per_second: float
+    slots: int = 0  # the horizon's length (a fact of the problem, not an arrival)
 
     @classmethod
     def of(cls, inst) -> Statics:
         return cls(inst.num_edges, inst.num_models, inst.user_edge, inst.edge_memory_gb, inst.edge_speed, inst.model_memory_gb,
                    inst.model_load_seconds, inst.config_reference_seconds, inst.slot_seconds, inst.delay_per_second,
-                   inst.loading_per_second)
+                   inst.loading_per_second, inst.slots)
 
 
 @dataclass(frozen=True)
