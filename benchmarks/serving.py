@@ -15,9 +15,11 @@ Per method and instance: the objective; its gap to the hindsight optimum (%); **
 hindsight-minus-myopic gap it closes**, (objective - myopic) / (hindsight - myopic) (100 %: as good as
 knowing the future; 0 %: no better than the exact myopic policy; negative: worse; "-" where myopic is
 optimal); the loss per request in objective points against hindsight; loads per slot; the mean backlog
-(GPU seconds at a slot's end); and the decision time per slot (the wall time of edgeopt.solve over the number
-of slots, the evaluator's check included). Then the means over the held-out windows and over the bundled
-instances, and one plot per held-out window of the cumulative objective over the horizon per method.
+(GPU seconds at a slot's end); the wall time of edgeopt.solve per slot (the evaluator's check included); and
+the decision time per slot of the online methods (the time inside the method's decisions, without the
+driver's checks and the final pricing), with each method's speed-up over mpc's. Then the means over the
+held-out windows and over the bundled instances, and one plot per held-out window of the cumulative
+objective over the horizon per method.
 
 Writes DIR/results.csv, DIR/summary.md and DIR/cumulative-*.png (matplotlib's Figure API). ``--quick``:
 two small bundled instances and one small window, seconds (the test suite runs it).
@@ -88,7 +90,8 @@ def measure(instances: list, group: str, time_limit: float) -> tuple[list[dict],
             ok = r.evaluation is not None and r.evaluation.feasible
             row = {"group": group, "instance": inst.name, "method": m, "status": r.status.value,
                    "objective": r.objective, "hindsight": opt, "hindsight_bound": h.bound,
-                   "ms_per_slot": 1000 * walls[m] / inst.slots, "requests": requests, "message": r.message or ""}
+                   "ms_per_slot": 1000 * walls[m] / inst.slots, "requests": requests, "message": r.message or "",
+                   "decision_ms_per_slot": r.extra.get("decision_ms_per_slot")}
             if ok and reference is not None:
                 row["gap"] = edgeopt.relative_gap(r.objective, reference, "max")
                 row["loss_per_request"] = (reference - r.objective) / max(requests, 1.0)
@@ -120,9 +123,16 @@ def summary(rows: list[dict], group: str) -> str:
         out.append((m, f(_mean(mine, "gap"), 100, ".3f", "%"), f(_mean(mine, "gap_closed"), 100, ".1f", "%"),
                     f(_mean(mine, "loss_per_request"), 1, ".3f"), f(_mean(mine, "loads_per_slot")),
                     f(_mean(mine, "mean_backlog_seconds")), f(_mean(mine, "ms_per_slot"), 1, ".1f"),
+                    f(_mean(mine, "decision_ms_per_slot"), 1, ".2f"),
                     sum(r["status"] not in ("optimal", "feasible") for r in mine)))
-    return table(["method", "mean gap", "gap closed", "loss/request", "loads/slot", "backlog s", "ms/slot",
-                  "errors"], out, "lrrrrrrr")
+    text = table(["method", "mean gap", "gap closed", "loss/request", "loads/slot", "backlog s", "ms/slot",
+                  "decide ms/slot", "errors"], out, "lrrrrrrrr")
+    decide = {m: _mean([r for r in rows if r["group"] == group and r["method"] == m], "decision_ms_per_slot")
+              for m in ("mpc", "mappo", "ippo", "forward-greedy")}
+    if decide["mpc"]:
+        text += "\n\ndecision time per slot against mpc's (the same run): " + ", ".join(
+            f"{m} {decide['mpc'] / v:.1f}x faster" for m, v in decide.items() if m != "mpc" and v)
+    return text
 
 
 def plot(curves: dict, path: Path, name: str) -> None:

@@ -399,13 +399,8 @@ def _argument_type(parse):
 
 
 # -- train -----------------------------------------------------------------------------------------
-def _ranges(pairs: Sequence[str]):
-    """--range NAME=LOW,HIGH (or NAME=P for the probabilities cloud and free_refusal, NAME=N for slots): the
-    scenario space of the training (edgeopt/families/offloading/scenarios.py)."""
-    from edgeopt.families.offloading.scenarios import Ranges, make_ranges
-
-    known = {f.name: f for f in dataclasses.fields(Ranges)}
-    changes = {}
+def _range_pairs(pairs: Sequence[str], known):
+    """(NAME, text, numbers) of each --range NAME=A[,B], NAME one of ``known``; UserError naming a bad one."""
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
@@ -415,6 +410,17 @@ def _ranges(pairs: Sequence[str]):
             values = [parse_number(t.strip()) for t in text.split(",")]
         except ValueError as exc:
             raise UserError(f"--range {key}: {exc}") from None
+        yield key, text, values
+
+
+def _ranges(pairs: Sequence[str]):
+    """--range NAME=LOW,HIGH (or NAME=P for the probabilities cloud and free_refusal, NAME=N for slots): the
+    scenario space of the training (edgeopt/families/offloading/scenarios.py)."""
+    from edgeopt.families.offloading.scenarios import Ranges, make_ranges
+
+    known = {f.name: f for f in dataclasses.fields(Ranges)}
+    changes = {}
+    for key, text, values in _range_pairs(pairs, known):
         pair_valued = isinstance(getattr(Ranges(), key), tuple)
         if pair_valued and len(values) != 2:
             raise UserError(f"--range {key}: expected two numbers LOW,HIGH, got {printable(text)}")
@@ -452,15 +458,7 @@ def _scenarios(pairs: Sequence[str]):
 
     known = [f.name for f in dataclasses.fields(Scenarios) if f.name not in ("arrivals", "gpus")]
     changes = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in known:
-            raise UserError(f"--range {printable(pair)}: expected NAME=LOW,HIGH with NAME one of {', '.join(known)}")
-        try:
-            values = [parse_number(t.strip()) for t in text.split(",")]
-        except ValueError as exc:
-            raise UserError(f"--range {key}: {exc}") from None
+    for key, text, values in _range_pairs(pairs, known):
         if key == "cloud":
             if len(values) != 1:
                 raise UserError(f"--range cloud: expected one probability, got {printable(text)}")
@@ -495,6 +493,8 @@ def cmd_train(args) -> int:
         instances.append(inst)
     if args.kind == "serving":
         return _train_serving(args, instances)
+    if args.imitation:
+        raise UserError("train: --imitation is the serving family's warm start; offloading has none")
     ranges = _ranges(args.range)
     try:
         from edgeopt.families.offloading.solvers.mappo import make_config, train
@@ -533,7 +533,8 @@ def _train_serving(args, instances) -> int:
     with _user_input():
         _rounded_steps(args, make_config(args.ippo, **hyper).batch_decisions)
         report = train(instances, scenarios=scenarios, steps=args.steps, seed=args.seed, output=args.output,
-                       independent_critic=args.ippo, hyperparameters=hyper, progress=not args.quiet)
+                       independent_critic=args.ippo, hyperparameters=hyper, imitation=args.imitation,
+                       progress=not args.quiet)
     gain = "-" if report.final_validation_gain is None else f"{report.final_validation_gain:+.3f}"
     print(fields([("policy", f"{printable(str(report.policy))} ({report.header['algorithm']}, "
                              f"{report.header['content_hash']})"),
@@ -693,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), default=0, metavar="S", help="seed of every random "
                    "source (default 0)")
     p.add_argument("--ippo", action="store_true", help="independent critics (IPPO) instead of a centralised one")
+    p.add_argument("--imitation", type=_int_at_least(0, 10 ** 6), default=0, metavar="U",
+                   help="serving: the first U updates clone forward-greedy's rows on the states the policy visits "
+                        "(a warm start), the rest PPO (default 0)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a hyperparameter, repeatable (a MAPPOConfig field: gamma, batch_decisions, ppo_epoch, ...; "
                         "docs/solvers.md)")

@@ -239,6 +239,61 @@ def greedy_rows(actor, x, mover, allowed, movers: int) -> np.ndarray:
     return first_best(np.where(allowed.numpy(), z, -np.inf), mover.numpy(), movers)
 
 
+class NumpyScorer:
+    """The actor's forward pass in numpy (float32), for deciding: a tick's batch is tens of rows, where
+    PyTorch's per-call overhead is most of the time. Built from a ``Scorer``'s modules (LayerNorm, Linear, ReLU
+    or Tanh, in order); ``logits(x, mover, allowed, movers)`` returns what the Scorer's forward returns, to
+    float32 rounding (tests/test_rl.py compares them)."""
+
+    def __init__(self, actor):
+        from torch import nn
+
+        def layers(seq):
+            out = []
+            for mod in seq:
+                if isinstance(mod, nn.LayerNorm):
+                    out.append(("norm", mod.weight.detach().numpy().copy(), mod.bias.detach().numpy().copy(),
+                                float(mod.eps)))
+                elif isinstance(mod, nn.Linear):
+                    out.append(("linear", mod.weight.detach().numpy().T.copy(), mod.bias.detach().numpy().copy()))
+                elif isinstance(mod, nn.ReLU):
+                    out.append(("relu",))
+                elif isinstance(mod, nn.Tanh):
+                    out.append(("tanh",))
+                else:
+                    raise TypeError(f"NumpyScorer: an unexpected layer {type(mod).__name__}")
+            return out
+
+        self.embed, self.mix, self.head = layers(actor.embed), layers(actor.mix), layers([actor.head])
+
+    @staticmethod
+    def _run(layers, x):
+        for layer in layers:
+            if layer[0] == "linear":
+                x = x @ layer[1] + layer[2]
+            elif layer[0] == "relu":
+                x = np.maximum(x, 0.0)
+            elif layer[0] == "tanh":
+                x = np.tanh(x)
+            else:
+                n = np.float32(x.shape[1])
+                centred = x - x.sum(axis=1, keepdims=True) / n
+                var = (centred * centred).sum(axis=1, keepdims=True) / n
+                x = centred / np.sqrt(var + np.float32(layer[3])) * layer[1] + layer[2]
+        return x
+
+    def logits(self, x: np.ndarray, mover: np.ndarray, allowed: np.ndarray, movers: int) -> np.ndarray:
+        h = self._run(self.embed, np.asarray(x, dtype=np.float32))
+        pool = np.full((movers, h.shape[1]), -np.inf, dtype=np.float32)
+        np.maximum.at(pool, mover[allowed], h[allowed])
+        return self._run(self.head, self._run(self.mix, np.concatenate([h, pool[mover]], axis=1)))[:, 0]
+
+    def greedy_rows(self, x, mover, allowed, movers: int) -> np.ndarray:
+        """Each mover's allowed row of the highest logit (the first on a tie)."""
+        z = self.logits(x, mover, allowed, movers).astype(np.float64)
+        return first_best(np.where(allowed, z, -np.inf), mover, movers)
+
+
 def tensors(rows: dict):
     """(features, mover, allowed) of a family's rows as torch tensors (no copy)."""
     import torch
@@ -350,6 +405,25 @@ UPDATE_COLUMNS = ("value_loss", "policy_loss", "entropy", "actor_grad_norm", "cr
                   "approx_kl", "clip_fraction", "explained_variance")
 
 
+def _minibatches(cfg, counts: np.ndarray, gen):
+    """``ppo_epoch`` passes of ``num_mini_batch`` mini-batches of the moves in a random order (``gen``): per
+    mini-batch its moves (a sorted tensor), their flat rows (numpy and tensor) and each row's mover in it."""
+    import torch
+
+    N = counts.size
+    row_start = np.cumsum(counts) - counts
+    size = max(1, N // cfg.num_mini_batch)
+    for _ in range(cfg.ppo_epoch):
+        order = torch.randperm(N, generator=gen)
+        for i in range(cfg.num_mini_batch):
+            idx = torch.sort(order[i * size:(i + 1) * size]).values
+            ids = idx.numpy()
+            n_rows = counts[ids]
+            rows = np.repeat(row_start[ids], n_rows) + (np.arange(n_rows.sum())
+                                                        - np.repeat(np.cumsum(n_rows) - n_rows, n_rows))
+            yield idx, rows, torch.from_numpy(rows), torch.from_numpy(np.repeat(np.arange(ids.size), n_rows))
+
+
 def ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data) -> dict:
     """``ppo_epoch`` passes over ``num_mini_batch`` mini-batches of the collected moves (the reference's
     R_MAPPO.train / ppo_update / cal_value_loss). ``data``: per move its rows' ``features`` and ``allowed``
@@ -363,7 +437,6 @@ def ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data)
     explained = float(1.0 - adv.var() / ret_np.var()) if ret_np.size > 1 and ret_np.var() > 0 else float("nan")
     adv = (adv - adv.mean()) / (adv.std() + 1e-5)
 
-    N = data["action"].size
     counts = data["counts"]
     row_start = np.cumsum(counts) - counts
     x, allowed = torch.from_numpy(data["features"]), torch.from_numpy(data["allowed"])
@@ -371,7 +444,6 @@ def ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data)
     old_logp = torch.from_numpy(data["logp"])
     old_val, cin = torch.from_numpy(data["value"]), torch.from_numpy(data["cin"])
     ret, advt = torch.from_numpy(ret_np.astype(np.float32)), torch.from_numpy(adv.astype(np.float32))
-    size = max(1, N // cfg.num_mini_batch)
     sums = dict.fromkeys(UPDATE_COLUMNS[:-1], 0.0)
 
     def huber(e):
@@ -380,68 +452,95 @@ def ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data)
 
     actor.train()
     critic.train()
-    for _ in range(cfg.ppo_epoch):
-        order = torch.randperm(N, generator=gen)
-        for i in range(cfg.num_mini_batch):
-            idx = torch.sort(order[i * size:(i + 1) * size]).values
-            ids = idx.numpy()
-            n_rows = counts[ids]
-            rows = np.repeat(row_start[ids], n_rows) + (np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows,
-                                                                                            n_rows))
-            mover = torch.from_numpy(np.repeat(np.arange(ids.size), n_rows))
-            rows_t = torch.from_numpy(rows)
-            logp_rows = log_policy(actor, x[rows_t], mover, allowed[rows_t], ids.size)
-            local = torch.from_numpy(np.searchsorted(rows, act_row[idx].numpy()))
-            logp = logp_rows[local]
-            entropy = -torch.zeros(ids.size).index_add(0, mover, torch.exp(logp_rows) * logp_rows).mean()
-            ratio = torch.exp(logp - old_logp[idx])
-            surr1 = ratio * advt[idx]
-            surr2 = torch.clamp(ratio, 1.0 - cfg.clip_param, 1.0 + cfg.clip_param) * advt[idx]
-            policy_loss = -torch.min(surr1, surr2).mean()
-            actor_opt.zero_grad()
-            (policy_loss - entropy * cfg.entropy_coef).backward()
-            if cfg.use_max_grad_norm:
-                actor_norm = nn.utils.clip_grad_norm_(actor.parameters(), cfg.max_grad_norm)
-            else:
-                actor_norm = torch.norm(torch.stack([p.grad.norm() for p in actor.parameters()]))
-            actor_opt.step()
+    for idx, rows, rows_t, mover in _minibatches(cfg, counts, gen):
+        ids = idx.numpy()
+        logp_rows = log_policy(actor, x[rows_t], mover, allowed[rows_t], ids.size)
+        local = torch.from_numpy(np.searchsorted(rows, act_row[idx].numpy()))
+        logp = logp_rows[local]
+        entropy = -torch.zeros(ids.size).index_add(0, mover, torch.exp(logp_rows) * logp_rows).mean()
+        ratio = torch.exp(logp - old_logp[idx])
+        surr1 = ratio * advt[idx]
+        surr2 = torch.clamp(ratio, 1.0 - cfg.clip_param, 1.0 + cfg.clip_param) * advt[idx]
+        policy_loss = -torch.min(surr1, surr2).mean()
+        actor_opt.zero_grad()
+        (policy_loss - entropy * cfg.entropy_coef).backward()
+        if cfg.use_max_grad_norm:
+            actor_norm = nn.utils.clip_grad_norm_(actor.parameters(), cfg.max_grad_norm)
+        else:
+            actor_norm = torch.norm(torch.stack([p.grad.norm() for p in actor.parameters()]))
+        actor_opt.step()
 
-            value = critic(cin[idx]).squeeze(1)
-            old = old_val[idx]
-            clipped = old + (value - old).clamp(-cfg.clip_param, cfg.clip_param)
-            target = ret[idx]
-            if cfg.use_valuenorm:
-                value_norm.update(target)
-                target = value_norm.normalize(target)
-            err_c, err_o = target - clipped, target - value
-            if cfg.use_huber_loss:
-                loss_c, loss_o = huber(err_c), huber(err_o)
-            else:
-                loss_c, loss_o = err_c ** 2 / 2, err_o ** 2 / 2
-            vloss = torch.max(loss_o, loss_c) if cfg.use_clipped_value_loss else loss_o
-            value_loss = vloss.mean()
-            critic_opt.zero_grad()
-            (value_loss * cfg.value_loss_coef).backward()
-            if cfg.use_max_grad_norm:
-                critic_norm = nn.utils.clip_grad_norm_(critic.parameters(), cfg.max_grad_norm)
-            else:
-                critic_norm = torch.norm(torch.stack([p.grad.norm() for p in critic.parameters()]))
-            critic_opt.step()
-            with torch.no_grad():
-                log_ratio = logp - old_logp[idx]
-                approx_kl = ((ratio - 1.0) - log_ratio).mean()  # CleanRL's estimator
-                clipped_share = ((ratio - 1.0).abs() > cfg.clip_param).float().mean()
-            for key, v in (("value_loss", value_loss), ("policy_loss", policy_loss), ("entropy", entropy),
-                           ("actor_grad_norm", actor_norm), ("critic_grad_norm", critic_norm),
-                           ("ratio", ratio.mean()), ("approx_kl", approx_kl), ("clip_fraction", clipped_share)):
-                sums[key] += float(v.detach())
+        value = critic(cin[idx]).squeeze(1)
+        old = old_val[idx]
+        clipped = old + (value - old).clamp(-cfg.clip_param, cfg.clip_param)
+        target = ret[idx]
+        if cfg.use_valuenorm:
+            value_norm.update(target)
+            target = value_norm.normalize(target)
+        err_c, err_o = target - clipped, target - value
+        if cfg.use_huber_loss:
+            loss_c, loss_o = huber(err_c), huber(err_o)
+        else:
+            loss_c, loss_o = err_c ** 2 / 2, err_o ** 2 / 2
+        vloss = torch.max(loss_o, loss_c) if cfg.use_clipped_value_loss else loss_o
+        value_loss = vloss.mean()
+        critic_opt.zero_grad()
+        (value_loss * cfg.value_loss_coef).backward()
+        if cfg.use_max_grad_norm:
+            critic_norm = nn.utils.clip_grad_norm_(critic.parameters(), cfg.max_grad_norm)
+        else:
+            critic_norm = torch.norm(torch.stack([p.grad.norm() for p in critic.parameters()]))
+        critic_opt.step()
+        with torch.no_grad():
+            log_ratio = logp - old_logp[idx]
+            approx_kl = ((ratio - 1.0) - log_ratio).mean()  # CleanRL's estimator
+            clipped_share = ((ratio - 1.0).abs() > cfg.clip_param).float().mean()
+        for key, v in (("value_loss", value_loss), ("policy_loss", policy_loss), ("entropy", entropy),
+                       ("actor_grad_norm", actor_norm), ("critic_grad_norm", critic_norm),
+                       ("ratio", ratio.mean()), ("approx_kl", approx_kl), ("clip_fraction", clipped_share)):
+            sums[key] += float(v.detach())
     n = cfg.ppo_epoch * cfg.num_mini_batch
     out = {k: v / n for k, v in sums.items()}
     out["explained_variance"] = explained
     return out
 
 
+def imitation_update(cfg, actor, actor_opt, gen, data) -> dict:
+    """``ppo_epoch`` passes over ``num_mini_batch`` mini-batches of the collected moves minimising the
+    cross-entropy of the rows an expert took in the same states (``data["expert"]``, a row index per move):
+    behaviour cloning on the states the learner visits (DAgger's data, Ross, Gordon and Bagnell, AISTATS 2011),
+    the warm start a family may give PPO. Returns the mean loss and how often the learner's most likely row is
+    the expert's."""
+    import torch
+    from torch import nn
+
+    counts = data["counts"]
+    row_start = np.cumsum(counts) - counts
+    x, allowed = torch.from_numpy(data["features"]), torch.from_numpy(data["allowed"])
+    expert_row = torch.from_numpy(row_start + data["expert"])
+    total, agree, n = 0.0, 0.0, 0
+    actor.train()
+    for idx, rows, rows_t, mover in _minibatches(cfg, counts, gen):
+        ids = idx.numpy()
+        logp_rows = log_policy(actor, x[rows_t], mover, allowed[rows_t], ids.size)
+        local = torch.from_numpy(np.searchsorted(rows, expert_row[idx].numpy()))
+        loss = -logp_rows[local].mean()
+        actor_opt.zero_grad()
+        loss.backward()
+        if cfg.use_max_grad_norm:
+            nn.utils.clip_grad_norm_(actor.parameters(), cfg.max_grad_norm)
+        actor_opt.step()
+        with torch.no_grad():
+            top = first_best(logp_rows.detach().numpy().astype(np.float64), mover.numpy(), ids.size)
+            agree += float(np.mean(top == local.numpy()))
+        total += float(loss.detach())
+        n += 1
+    return {"imitation_loss": total / n, "imitation_agreement": agree / n}
+
+
 # -- training ------------------------------------------------------------------------------------------------
+#: The learning rate of :func:`imitation_update` (Adam), whatever PPO's.
+IMITATION_LR = 5e-4
 #: The learning curve's columns before a family's validation columns.
 CURVE_HEAD = ("update", "decisions", "seconds", "decisions_per_second", "reward_per_decision", *UPDATE_COLUMNS)
 
@@ -467,12 +566,15 @@ def deterministic(seed: int):
 
 def train_loop(cfg: MAPPOConfig, *, networks: tuple, collect: Callable, validate: Callable,
                validation_columns: Sequence[str], updates: int, seed: int, curve_csv: Path, progress: bool,
-               started: float, label: str):
+               started: float, label: str, imitation: int = 0):
     """PPO over ``updates`` updates: ``collect(actor, critic, gen)`` plays a fresh batch with sampled rows and
     returns the data :func:`ppo_update` takes; every ``eval_interval`` updates (and after the last)
     ``validate(actor)`` returns (the number shown on the progress bar, the validation columns' values). The
-    learning curve goes to ``curve_csv`` row by row. Returns (actor, critic, value_norm, decisions, the last
-    validation number)."""
+    learning curve goes to ``curve_csv`` row by row. The first ``imitation`` of the updates are
+    :func:`imitation_update` on the same batches with their own Adam optimiser at ``IMITATION_LR`` (their
+    columns: the loss as ``policy_loss``, the agreement with the expert as ``ratio``; the critic is not
+    trained), the rest PPO. Returns (actor, critic, value_norm,
+    decisions, the last validation number)."""
     import torch
     from tqdm import tqdm
 
@@ -481,6 +583,8 @@ def train_loop(cfg: MAPPOConfig, *, networks: tuple, collect: Callable, validate
     actor_opt = torch.optim.Adam(actor.parameters(), lr=cfg.lr, eps=cfg.opti_eps, weight_decay=cfg.weight_decay)
     critic_opt = torch.optim.Adam(critic.parameters(), lr=cfg.critic_lr, eps=cfg.opti_eps,
                                   weight_decay=cfg.weight_decay)
+    # the warm start is supervised learning with its own optimiser (PPO's learning rate may be set lower)
+    imitation_opt = torch.optim.Adam(actor.parameters(), lr=IMITATION_LR, eps=cfg.opti_eps) if imitation else None
     value_norm = ValueNorm()
     decisions, last = 0, None
     with (open(curve_csv, "w", newline="") as curve,
@@ -496,7 +600,12 @@ def train_loop(cfg: MAPPOConfig, *, networks: tuple, collect: Callable, validate
             critic.eval()
             data = collect(actor, critic, gen)
             decisions += int(data["action"].size)
-            info = ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data)
+            if update <= imitation:
+                bc = imitation_update(cfg, actor, imitation_opt, gen, data)
+                info = dict.fromkeys(UPDATE_COLUMNS, float("nan"))
+                info.update(policy_loss=bc["imitation_loss"], ratio=bc["imitation_agreement"])
+            else:
+                info = ppo_update(cfg, actor, critic, actor_opt, critic_opt, value_norm, gen, data)
             cells = [""] * len(validation_columns)
             if update % cfg.eval_interval == 0 or update == updates:
                 actor.eval()
@@ -748,6 +857,25 @@ def cached_policy(path, kind: PolicyKind) -> Policy:
     return _LOADED[key]
 
 
+def solver_policy(solver: str, algorithm: str, given: str | None, shipped: Path, kind: PolicyKind,
+                  script: str) -> Policy:
+    """The policy a learned solver uses: ``given`` (its ``policy`` option) or its ``shipped`` file, read once
+    (:func:`cached_policy`) and trained by the solver's own ``algorithm``; a ValueError naming what is wrong
+    (an empty path, a shipped file missing, with the ``script`` that trains it, a policy of the other
+    algorithm)."""
+    if given == "":
+        raise ValueError(f"option policy: an empty path; leave it out to use {solver}'s shipped policy")
+    path = given or shipped
+    if given is None and not Path(path).is_file():
+        raise ValueError(f"{solver}: its shipped policy {path} is missing; give option policy=PATH, or train it "
+                         f"({script})")
+    policy = cached_policy(path, kind)
+    if policy.algorithm != algorithm:
+        raise ValueError(f"{solver}: policy {str(path)!r} was trained as {policy.algorithm}; give it to solver "
+                         f"{policy.algorithm!r}")
+    return policy
+
+
 def check_steps(steps) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 10 ** 9:
         raise ValueError(f"steps must be an integer between 1 and 1,000,000,000, got {steps!r}")
@@ -770,6 +898,7 @@ __all__ = [
     "MAX_POLICY_BYTES",
     "UPDATE_COLUMNS",
     "MAPPOConfig",
+    "NumpyScorer",
     "Policy",
     "PolicyKind",
     "ValueNorm",
@@ -779,6 +908,7 @@ __all__ = [
     "deterministic",
     "first_best",
     "greedy_rows",
+    "imitation_update",
     "load_policy",
     "log_policy",
     "make_config",
@@ -790,6 +920,7 @@ __all__ = [
     "sample_rows",
     "save_policy",
     "single_thread",
+    "solver_policy",
     "tensors",
     "train_loop",
 ]

@@ -12,7 +12,7 @@ from oracles import serving_brute_force
 import edgeopt
 from edgeopt.io import instance_from_data
 
-ONLINE = ["myopic", "mpc", "keep-greedy", "lru-greedy", "lfu-greedy", "static-plan"]
+ONLINE = ["myopic", "mpc", "keep-greedy", "lru-greedy", "lfu-greedy", "static-plan", "forward-greedy", "mappo", "ippo"]
 
 
 def _tiny(seed: int, memory_gb: float | None = None, backlog: float = 0.0, loaded=(), **kw):
@@ -239,5 +239,6 @@ def test_the_serving_benchmark_runs_in_quick_mode(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "gap closed" in proc.stdout and "loss/request" in proc.stdout
     rows = (tmp_path / "results.csv").read_text().splitlines()
-    assert len(rows) == 1 + 3 * 7  # 3 instances x 7 methods
+    assert len(rows) == 1 + 3 * 10  # 3 instances x 10 methods
+    assert "decision time per slot against mpc's" in proc.stdout
     assert (tmp_path / "cumulative-window-code-300-quick.png").stat().st_size > 1000

@@ -80,7 +80,7 @@ def test_an_episodes_rewards_sum_to_its_objective(reward):
     actor, critic = sm.make_networks(cfg)
     gen = torch.Generator().manual_seed(0)
     for inst in _instances():
-        out = {k: [] for k in ("features", "allowed", "counts", "action", "logp", "value", "reward", "cin", "traj",
+        out = {k: [] for k in ("features", "allowed", "counts", "action", "logp", "value", "reward", "cin", "traj", "expert",
                                "slot", "phi")}
         chosen, loaded, unit = sm._collect_episode(cfg, inst, actor, critic, gen, out, 0)
         objective = evaluate(inst, assemble(inst, chosen, loaded)).objective
@@ -169,4 +169,8 @@ def test_cli_trains_a_serving_policy(tmp_path, capsys):
     assert "gain over myopic" in capsys.readouterr().out
     assert main(["train", "serving", "--steps", "10", "--range", "cells=1,2", "-o", str(tmp_path / "q.pt")]) == 2
     assert "users, edges, slots" in capsys.readouterr().err
+    assert main(["train", "serving", "--steps", "10", "--imitation", "5", "-o", str(tmp_path / "q.pt")]) == 2
+    assert "imitation must be a whole number of updates between 0 and 1" in capsys.readouterr().err
+    assert main(["train", "offloading", "--steps", "10", "--imitation", "1", "-o", str(tmp_path / "q.pt")]) == 2
+    assert "serving family's warm start" in capsys.readouterr().err
     assert not (tmp_path / "q.pt").exists()

@@ -96,7 +96,7 @@ class Move:
     delta: np.ndarray
     what: np.ndarray
     context: np.ndarray
-    state: np.ndarray
+    state: np.ndarray | None
     forward: np.ndarray  # (N,) each row's reward with the backlog it leaves priced over the horizon (``_forward_cost``)
 
 
@@ -141,6 +141,10 @@ class SlotPlay:
         for k in edge_opts[np.argsort(self.alone[edge_opts], kind="stable")]:
             best_edge[self.owner[k]] = k
         has = best_edge >= 0
+        self.best_edge_work = np.where(has, self.opt_work[np.maximum(best_edge, 0)], 0.0)
+        usable_idx = np.flatnonzero(self.usable)
+        by_owner = usable_idx[np.argsort(self.owner[usable_idx], kind="stable")]
+        self.opts_of = np.split(by_owner, np.searchsorted(self.owner[by_owner], np.arange(1, n)))
         self.offered = np.zeros(E)
         np.add.at(self.offered, self.req_cell[has], self.opt_work[best_edge[has]])
         self.demand_now = np.zeros((E, M))
@@ -169,6 +173,8 @@ class SlotPlay:
         self.turn = 0
         self.edges_moved = False
         self.start_cost = -st.delay_per_second * np.maximum(0.0, view.state.backlog - st.slot_seconds)
+        self.cloud = float(np.any(o.place == CLOUD))
+        self.with_state = True  # False: moves carry no global state (deciding needs none; training's critic does)
         self.remaining = float(max(st.slots - view.t - 1, 0))  # slots after this one
 
     # -- schedule ---------------------------------------------------------------------------------------------
@@ -195,7 +201,7 @@ class SlotPlay:
         each later one until the backlog would drain (never, at rho >= 1), at most to the horizon's end."""
         end = self._backlog_end(e, extra)
         spare = 1.0 - self.mem.rho[e]
-        later = np.where(spare > 0, end / (self.st.slot_seconds * max(spare, 1e-9)), np.inf)
+        later = np.where(spare > 0, end / (self.st.slot_seconds * np.maximum(spare, 1e-9)), np.inf)
         slots = 1.0 + np.minimum(later, self.remaining)
         return self.st.delay_per_second * (end - self._backlog_end(e, 0.0)) * slots
 
@@ -247,15 +253,18 @@ class SlotPlay:
     def state(self, cells: np.ndarray) -> np.ndarray:
         """(B, STATE) each cell's global state now."""
         st, u = self.st, self.unit
-        out = np.zeros((cells.size, STATE), dtype=np.float32)
-        for b, e in enumerate(cells):
-            left = sum(1 for i in self.queue[e][self.turn:]) if self.edges_moved else self.queue[e].size
-            out[b] = [self.view.state.backlog[e] / st.slot_seconds, self.work[e] / st.slot_seconds, self.mem.rho[e],
-                      self.requests[e] / self.cell_users[e], left / self.cell_users[e],
-                      self.loaded[e].astype(float) @ st.model_memory_gb / st.edge_memory_gb[e],
-                      symlog(-self.o.refusal_value / u), symlog(st.delay_per_second * st.slot_seconds / u),
-                      symlog(st.loading_per_second * st.slot_seconds / u),
-                      float(np.any(self.o.place == CLOUD)), np.log1p(self.remaining)]
+        sizes = np.array([q.size for q in self.queue], dtype=float)
+        left = np.maximum(sizes - self.turn, 0.0) if self.edges_moved else sizes
+        out = np.empty((cells.size, STATE), dtype=np.float32)
+        out[:, 0] = self.view.state.backlog[cells] / st.slot_seconds
+        out[:, 1] = self.work[cells] / st.slot_seconds
+        out[:, 2] = self.mem.rho[cells]
+        out[:, 3] = self.requests[cells] / self.cell_users[cells]
+        out[:, 4] = left[cells] / self.cell_users[cells]
+        out[:, 5] = self.loaded[cells].astype(float) @ st.model_memory_gb / st.edge_memory_gb[cells]
+        out[:, 6:10] = [symlog(-self.o.refusal_value / u), symlog(st.delay_per_second * st.slot_seconds / u),
+                        symlog(st.loading_per_second * st.slot_seconds / u), self.cloud]
+        out[:, 10] = np.log1p(self.remaining)
         return out
 
     # -- rows -------------------------------------------------------------------------------------------------
@@ -264,123 +273,151 @@ class SlotPlay:
         return self._edge_rows(movers) if kind == "edge" else self._user_rows(movers)
 
     def _finish(self, kind, cells, agents, blocks) -> Move:
-        feats, mover, allowed, delta, what, ctx, forward = [], [], [], [], [], [], []
-        for b, (f, a, d, w, c, fwd) in enumerate(blocks):
-            best = float(np.where(a, d, -np.inf).max())
-            f[:, 5] = symlog(d / self.unit)
-            f[:, 6] = symlog(np.where(a, d - best, 0.0) / self.unit)
-            f[:, 7] = (d == best) & a
-            best_fwd = float(np.where(a, fwd, -np.inf).max())
-            f[:, 23] = symlog(fwd / self.unit)
-            f[:, 24] = (fwd == best_fwd) & a
-            feats.append(np.concatenate([f, np.repeat(c[None, :], f.shape[0], axis=0)], axis=1))
-            mover.append(np.full(f.shape[0], b, dtype=np.int64))
-            allowed.append(a)
-            delta.append(d)
-            what.append(w)
-            ctx.append(c)
-            forward.append(fwd)
-        return Move(kind, np.asarray(cells, dtype=np.int64), np.asarray(agents, dtype=np.int64),
-                    np.concatenate(feats).astype(np.float32), np.concatenate(mover), np.concatenate(allowed),
-                    np.concatenate(delta), np.concatenate(what), np.stack(ctx), self.state(np.asarray(cells)),
-                    np.concatenate(forward))
+        """One Move from per-mover blocks (f, allowed, delta, what, context, forward)."""
+        f = np.concatenate([blk[0] for blk in blocks])
+        mover = np.repeat(np.arange(len(blocks)), [blk[0].shape[0] for blk in blocks])
+        return self._move(kind, cells, agents, f, mover, np.concatenate([blk[1] for blk in blocks]),
+                          np.concatenate([blk[2] for blk in blocks]), np.concatenate([blk[3] for blk in blocks]),
+                          np.stack([blk[4] for blk in blocks]), np.concatenate([blk[5] for blk in blocks]))
+
+    def _move(self, kind, cells, agents, f, mover, allowed, delta, what, context, forward) -> Move:
+        """The flat rows of a tick's movers with the features that compare a row with its mover's others."""
+        B = len(cells)
+        best = np.full(B, -np.inf)
+        np.maximum.at(best, mover[allowed], delta[allowed])
+        best_fwd = np.full(B, -np.inf)
+        np.maximum.at(best_fwd, mover[allowed], forward[allowed])
+        f[:, 5] = symlog(delta / self.unit)
+        f[:, 6] = symlog(np.where(allowed, delta - best[mover], 0.0) / self.unit)
+        f[:, 7] = (delta == best[mover]) & allowed
+        f[:, 23] = symlog(forward / self.unit)
+        f[:, 24] = (forward == best_fwd[mover]) & allowed
+        feats = np.concatenate([f, context[mover]], axis=1).astype(np.float32)
+        cells = np.asarray(cells, dtype=np.int64)
+        return Move(kind, cells, np.asarray(agents, dtype=np.int64), feats, mover, allowed, delta, what,
+                    context.astype(np.float32), self.state(cells) if self.with_state else None, forward)
 
     def _edge_rows(self, edges: np.ndarray) -> Move:
         st, u, R = self.st, self.unit, len(ROW_FIELDS)
         blocks = []
+        nothing = np.zeros(st.num_models, dtype=bool)
         for e in edges:
-            models = [m for m in range(st.num_models) if not self.loaded[e, m]
-                      and self._victims(e, m, np.zeros(st.num_models, dtype=bool)) is not None]
-            f = np.zeros((1 + len(models), R))
-            d = np.zeros(1 + len(models))
+            victims = {m: self._victims(e, m, nothing) for m in np.flatnonzero(~self.loaded[e])}
+            models = np.array([m for m, v in victims.items() if v is not None], dtype=np.int64)
+            k = models.size
+            here = self._backlog_end(e, 0.0)
+            f = np.zeros((1 + k, R))
             f[0, 0], f[0, 1] = 1.0, 1.0
-            f[0, 13] = self._backlog_end(e, 0.0) / st.slot_seconds
-            f[0, 15] = self._drain(self._backlog_end(e, 0.0), e)
-            fwd = np.zeros(1 + len(models))
-            for r, m in enumerate(models, start=1):
-                vic = self._victims(e, m, np.zeros(st.num_models, dtype=bool))
-                seconds = st.model_load_seconds[m]
-                bc = self._backlog_cost(e, seconds)
-                d[r] = -self.load_cost[m] - bc
-                end = self._backlog_end(e, seconds)
-                f[r] = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, symlog(self.load_cost[m] / u),
-                        seconds / st.slot_seconds, seconds / st.slot_seconds, end / st.slot_seconds, symlog(bc / u),
-                        self._drain(end, e), st.model_memory_gb[m] / st.edge_memory_gb[e], len(vic),
-                        self.demand_now[e, m] / self.cell_users[e], self.mem.demand[e, m] / self.cell_users[e],
-                        symlog(self.gain[e, m] / u), symlog(sum(self.gain[e, j] for j in vic) / u), 0.0, 0.0, 0.0]
-                fc = self._forward_cost(e, seconds)
-                f[r, 22] = symlog(fc / u)
-                fwd[r] = -self.load_cost[m] - fc
+            f[0, 13] = here / st.slot_seconds
+            f[0, 15] = self._drain(here, e)
+            seconds = st.model_load_seconds[models]
+            end = self._backlog_end(e, seconds)
+            bc = st.delay_per_second * (end - here)
+            fc = self._forward_cost(e, seconds)
+            lc = self.load_cost[models]
+            g = f[1:]
+            g[:, 0] = 1.0
+            g[:, 3] = 1.0
+            g[:, 9] = 1.0
+            g[:, 10] = symlog(lc / u)
+            g[:, 11] = seconds / st.slot_seconds
+            g[:, 12] = seconds / st.slot_seconds
+            g[:, 13] = end / st.slot_seconds
+            g[:, 14] = symlog(bc / u)
+            g[:, 15] = self._drain(end, e)
+            g[:, 16] = st.model_memory_gb[models] / st.edge_memory_gb[e]
+            g[:, 17] = [len(victims[m]) for m in models]
+            g[:, 18] = self.demand_now[e, models] / self.cell_users[e]
+            g[:, 19] = self.mem.demand[e, models] / self.cell_users[e]
+            g[:, 20] = symlog(self.gain[e, models] / u)
+            g[:, 21] = symlog(np.array([sum(self.gain[e, j] for j in victims[m]) for m in models]) / u)
+            g[:, 22] = symlog(fc / u)
+            d = np.concatenate([[0.0], -lc - bc])
+            fwd = np.concatenate([[0.0], -lc - fc])
             ctx = self._context(1.0, int(e), 0.0, float(self.offered[e]), f.shape[0])
-            blocks.append((f, np.ones(f.shape[0], dtype=bool), d, np.array([-1, *models], dtype=np.int64), ctx, fwd))
+            blocks.append((f, np.ones(1 + k, dtype=bool), d, np.concatenate([[-1], models]).astype(np.int64), ctx,
+                           fwd))
         return self._finish("edge", edges, edges, blocks)
 
     def _user_rows(self, reqs: np.ndarray) -> Move:
         st, o, u, R = self.st, self.o, self.unit, len(ROW_FIELDS)
-        blocks, cells = [], []
-        for i in reqs:
-            e = int(self.req_cell[i])
-            cells.append(e)
-            idx = np.flatnonzero((self.owner == i) & self.usable)
-            s = self.root[idx]
-            Rr = self.roots[o.resource[idx]]
-            q = o.value[idx] - (s * (2.0 * Rr + s)).sum(axis=1) - o.refusal_value
-            on_edge = o.place[idx] == EDGE
-            m = o.model[idx]
-            need = on_edge & ~self.loaded[e, m]
-            allowed = np.ones(idx.size, dtype=bool)
-            evict = np.zeros(idx.size)
-            for a in np.flatnonzero(need):
-                v = self._victims(e, int(m[a]), self.used_now[e])
-                if v is None:
-                    allowed[a] = False
-                else:
-                    evict[a] = len(v)
-            # a model the edge held when the slot began and dropped in it comes back free: the plan never unloaded it
-            fresh = need & ~self.view.state.loaded[e, m]
-            seconds = np.where(on_edge, self.opt_work[idx], 0.0) + np.where(fresh, st.model_load_seconds[m], 0.0)
-            bc = np.where(on_edge, self._backlog_cost(e, seconds), 0.0)
-            lc = np.where(fresh, self.load_cost[m], 0.0)
-            d = q - bc - lc
-            end = self._backlog_end(e, seconds)
-            f = np.zeros((1 + idx.size, R))
-            f[0, 1] = 1.0
-            f[0, 13] = self._backlog_end(e, 0.0) / st.slot_seconds
-            f[0, 15] = self._drain(self._backlog_end(e, 0.0), e)
-            g = f[1:]
-            g[:, 2] = o.place[idx] == LOCAL
-            g[:, 3] = on_edge
-            g[:, 4] = o.place[idx] == CLOUD
-            g[:, 8] = symlog((o.value[idx] - o.refusal_value) / u)
-            g[:, 9] = fresh
-            g[:, 10] = symlog(lc / u)
-            g[:, 11] = np.where(fresh, st.model_load_seconds[m], 0.0) / st.slot_seconds
-            g[:, 12] = seconds / st.slot_seconds
-            g[:, 13] = np.where(on_edge, end, self._backlog_end(e, 0.0)) / st.slot_seconds
-            g[:, 14] = symlog(bc / u)
-            g[:, 15] = self._drain(np.where(on_edge, end, self._backlog_end(e, 0.0)), e)
-            g[:, 16] = np.where(on_edge, st.model_memory_gb[m] / st.edge_memory_gb[e], 0.0)
-            g[:, 17] = evict
-            g[:, 18] = np.where(on_edge, self.demand_now[e, m] / self.cell_users[e], 0.0)
-            g[:, 19] = np.where(on_edge, self.mem.demand[e, m] / self.cell_users[e], 0.0)
-            fc = np.where(on_edge, self._forward_cost(e, seconds), 0.0)
-            g[:, 22] = symlog(fc / u)
-            left = self.queue[e][self.turn + 1:]
-            to_place = float(self.offered_of(left))
-            ctx = self._context(0.0, e, self.turn / max(self.queue[e].size, 1), to_place, 1 + idx.size)
-            blocks.append((f, np.concatenate([[True], allowed]), np.concatenate([[0.0], d]),
-                           np.concatenate([[-1], idx]).astype(np.int64), ctx, np.concatenate([[0.0], q - lc - fc])))
-        return self._finish("user", cells, self.o.users[reqs], blocks)
+        B = reqs.size
+        groups = [self.opts_of[i] for i in reqs]
+        sizes = np.array([g.size for g in groups], dtype=np.int64)
+        idx = np.concatenate(groups) if B else np.zeros(0, dtype=np.int64)
+        mover = np.repeat(np.arange(B), sizes)
+        cells = self.req_cell[reqs]
+        e = cells[mover]
+        s_ = self.root[idx]
+        q = o.value[idx] - (s_ * (2.0 * self.roots[o.resource[idx]] + s_)).sum(axis=1) - o.refusal_value
+        on_edge = o.place[idx] == EDGE
+        m = o.model[idx]
+        need = on_edge & ~self.loaded[e, m]
+        allowed = np.ones(idx.size, dtype=bool)
+        evict = np.zeros(idx.size)
+        for a in np.flatnonzero(need):
+            v = self._victims(int(e[a]), int(m[a]), self.used_now[e[a]])
+            if v is None:
+                allowed[a] = False
+            else:
+                evict[a] = len(v)
+        # a model the edge held when the slot began and dropped in it comes back free: the plan never unloaded it
+        fresh = need & ~self.view.state.loaded[e, m]
+        load_seconds = np.where(fresh, st.model_load_seconds[m], 0.0)
+        seconds = np.where(on_edge, self.opt_work[idx], 0.0) + load_seconds
+        bc = np.where(on_edge, self._backlog_cost(e, seconds), 0.0)
+        lc = np.where(fresh, self.load_cost[m], 0.0)
+        d = q - bc - lc
+        end_here = self._backlog_end(e, 0.0)
+        end = np.where(on_edge, self._backlog_end(e, seconds), end_here)
+        fc = np.where(on_edge, self._forward_cost(e, seconds), 0.0)
+        g = np.zeros((idx.size, R))
+        g[:, 2] = o.place[idx] == LOCAL
+        g[:, 3] = on_edge
+        g[:, 4] = o.place[idx] == CLOUD
+        g[:, 8] = symlog((o.value[idx] - o.refusal_value) / u)
+        g[:, 9] = fresh
+        g[:, 10] = symlog(lc / u)
+        g[:, 11] = load_seconds / st.slot_seconds
+        g[:, 12] = seconds / st.slot_seconds
+        g[:, 13] = end / st.slot_seconds
+        g[:, 14] = symlog(bc / u)
+        g[:, 15] = self._drain(end, e)
+        g[:, 16] = np.where(on_edge, st.model_memory_gb[m] / st.edge_memory_gb[e], 0.0)
+        g[:, 17] = evict
+        g[:, 18] = np.where(on_edge, self.demand_now[e, m] / self.cell_users[e], 0.0)
+        g[:, 19] = np.where(on_edge, self.mem.demand[e, m] / self.cell_users[e], 0.0)
+        g[:, 22] = symlog(fc / u)
+        # each mover's refusal row first, then its options
+        first = np.cumsum(sizes + 1) - (sizes + 1)
+        pos = np.arange(idx.size) + np.repeat(first - (np.cumsum(sizes) - sizes) + 1, sizes)
+        n = int((sizes + 1).sum())
+        f = np.zeros((n, R))
+        f[pos] = g
+        f[first, 1] = 1.0
+        f[first, 13] = self._backlog_end(cells, 0.0) / st.slot_seconds
+        f[first, 15] = self._drain(self._backlog_end(cells, 0.0), cells)
+        all_allowed = np.ones(n, dtype=bool)
+        all_allowed[pos] = allowed
+        delta, forward, what = np.zeros(n), np.zeros(n), np.full(n, -1, dtype=np.int64)
+        delta[pos], forward[pos], what[pos] = d, q - lc - fc, idx
+        context = np.zeros((B, CONTEXT))
+        free = (st.edge_memory_gb[cells] - self.loaded[cells].astype(float) @ st.model_memory_gb) / st.edge_memory_gb[cells]
+        context[:, 0] = 0.0
+        context[:, 1] = self.requests[cells] / self.cell_users[cells]
+        context[:, 2] = self.turn / np.maximum([self.queue[c].size for c in cells], 1)
+        context[:, 3] = [self.offered_of(self.queue[c][self.turn + 1:]) / st.slot_seconds for c in cells]
+        context[:, 4] = self.view.state.backlog[cells] / st.slot_seconds
+        context[:, 5] = self.mem.rho[cells]
+        context[:, 6] = free
+        context[:, 7] = np.log1p(sizes + 1)
+        context[:, 8] = np.log1p(self.remaining)
+        return self._move("user", cells, self.o.users[reqs], f, np.repeat(np.arange(B), sizes + 1), all_allowed, delta,
+                          what, context, forward)
 
     def offered_of(self, reqs: np.ndarray) -> float:
         """The GPU seconds requests would ask by their best edge options alone."""
-        o = self.o
-        total = 0.0
-        for i in reqs:
-            idx = np.flatnonzero((self.owner == i) & self.usable & (o.place == EDGE))
-            if idx.size:
-                total += float(self.opt_work[idx[np.argmax(self.alone[idx])]])
-        return total
+        return float(self.best_edge_work[reqs].sum())
 
     # -- moves ------------------------------------------------------------------------------------------------
     def apply(self, move: Move, picked: np.ndarray) -> np.ndarray:

@@ -397,16 +397,8 @@ class _PolicySolver(Solver):
         return POLICIES / cls.shipped
 
     def run(self, instance, options, *, time_limit, seed, started):
-        if options.policy == "":
-            raise ValueError(f"option policy: an empty path; leave it out to use {self.name}'s shipped policy")
-        path = options.policy or self.default_policy()
-        if options.policy is None and not Path(path).is_file():
-            raise ValueError(f"{self.name}: its shipped policy {path} is missing; give option policy=PATH, or train it "
-                             "(benchmarks/papers/train_offloading_policy.py)")
-        policy = cached_policy(path)
-        if policy.algorithm != self.name:
-            raise ValueError(f"{self.name}: policy {str(path)!r} was trained as {policy.algorithm}; give it to solver "
-                             f"{policy.algorithm!r}")
+        policy = rl.solver_policy(self.name, self.name, options.policy, self.default_policy(), KIND,
+                                  "benchmarks/papers/train_offloading_policy.py")
         stop = deadline(started, time_limit)
         built, cpu = time.perf_counter(), time.process_time()
         board = Board([(instance, t) for t in range(instance.slots)], sweeps=options.sweeps)

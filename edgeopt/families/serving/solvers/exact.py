@@ -57,14 +57,27 @@ def assemble(inst: Instance, chosen: list[np.ndarray], loaded: np.ndarray) -> So
 def online_result(solver: Solver, instance: Instance, decide, what: str, *, started: float,
                   until: float | None) -> Result:
     """Play ``decide`` over the instance under the information rule (online.run_online) and price the plan;
-    slots the time limit left undecided refuse their requests, which ``raw_status`` says."""
+    slots the time limit left undecided refuse their requests, which ``raw_status`` says. ``extra`` has the
+    time spent in ``decide`` (``decision_seconds``) and per slot decided (``decision_ms_per_slot``): the
+    decisions alone, without the driver's checks or the final pricing."""
     built = time.perf_counter()
-    chosen, loaded, done = run_online(instance, decide, until)
+    spent = [0.0]
+
+    def timed(view):
+        t0 = time.perf_counter()
+        try:
+            return decide(view)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    timed.__qualname__ = getattr(decide, "__qualname__", "the method")
+    chosen, loaded, done = run_online(instance, timed, until)
     if done < instance.slots:
         what += f"; stopped by the time limit after {done} of {instance.slots} slot(s) (later requests refused)"
     return solver.plan_result(instance, assemble(instance, chosen, loaded), build_seconds=built - started,
                               solve_seconds=time.perf_counter() - built, raw_status=what,
-                              extra={"slots_decided": done})
+                              extra={"slots_decided": done, "decision_seconds": spent[0],
+                                     "decision_ms_per_slot": 1000.0 * spent[0] / max(done, 1)})
 
 
 def greedy_start(w: Window) -> tuple[np.ndarray, np.ndarray]:

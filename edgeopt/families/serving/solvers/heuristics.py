@@ -74,6 +74,7 @@ class _Forward:
 
     def __call__(self, view: View) -> Decision:
         play = SlotPlay(view, self.memory)
+        play.with_state = False
         while not play.done:
             move = play.rows()
             play.apply(move, first_best(np.where(move.allowed, move.forward, -np.inf), move.mover, move.cell.size))

@@ -33,7 +33,16 @@ from pathlib import Path
 import numpy as np
 
 from edgeopt import rl
-from edgeopt.families.serving.board import CONTEXT, LAYOUT, ROW_FIELDS, ROW_INPUT, STATE, Memory, Move, SlotPlay
+from edgeopt.families.serving.board import (
+    CONTEXT,
+    LAYOUT,
+    ROW_FIELDS,
+    ROW_INPUT,
+    STATE,
+    Memory,
+    Move,
+    SlotPlay,
+)
 from edgeopt.families.serving.solvers.exact import online_result
 from edgeopt.families.serving.solvers.online import View, run_online
 from edgeopt.registry import register_solver
@@ -82,18 +91,19 @@ def _tensors(move: Move):
 
 
 class Greedy:
-    """An online decision rule (``decide(view)``) from an actor's greedy rows; one per episode (it remembers
-    the earlier slots)."""
+    """An online decision rule (``decide(view)``) from an actor's greedy rows (its forward pass in numpy,
+    edgeopt.rl.NumpyScorer); one per episode (it remembers the earlier slots)."""
 
     def __init__(self, actor):
-        self.actor, self.memory = actor, Memory()
+        self.scorer = actor if isinstance(actor, rl.NumpyScorer) else rl.NumpyScorer(actor)
+        self.memory = Memory()
 
     def __call__(self, view: View):
         play = SlotPlay(view, self.memory)
-        with rl.single_thread():
-            while not play.done:
-                move = play.rows()
-                play.apply(move, rl.greedy_rows(self.actor, *_tensors(move), move.cell.size))
+        play.with_state = False
+        while not play.done:
+            move = play.rows()
+            play.apply(move, self.scorer.greedy_rows(move.features, move.mover, move.allowed, move.cell.size))
         play.remember()
         return play.decision()
 
@@ -207,6 +217,7 @@ def _collect_episode(cfg: MAPPOConfig, inst, actor, critic, gen, out: dict, traj
                 logp_rows = rl.log_policy(actor, *_tensors(move), move.cell.size).numpy().astype(np.float64)
                 value = critic(torch.from_numpy(cin)).squeeze(1).numpy()
             picked = rl.sample_rows(logp_rows, move.mover, move.cell.size, gen)
+            expert = rl.first_best(np.where(move.allowed, move.forward, -np.inf), move.mover, move.cell.size)
             phi = play.potential(move.cell)
             starts = np.searchsorted(move.mover, np.arange(move.cell.size))
             rewards = play.apply(move, picked)
@@ -217,6 +228,7 @@ def _collect_episode(cfg: MAPPOConfig, inst, actor, critic, gen, out: dict, traj
                 out["allowed"].append(move.allowed[rows])
                 out["counts"].append(int(counts[b]))
                 out["action"].append(int(picked[b] - starts[b]))
+                out["expert"].append(int(expert[b] - starts[b]))
                 out["logp"].append(float(logp_rows[picked[b]]))
                 out["value"].append(float(value[b]))
                 out["reward"].append(float(rewards[b]))
@@ -238,7 +250,7 @@ def _collect_episode(cfg: MAPPOConfig, inst, actor, critic, gen, out: dict, traj
 
 def _collect(cfg: MAPPOConfig, episodes: list, actor, critic, gen) -> dict:
     out: dict[str, list] = {k: [] for k in ("features", "allowed", "counts", "action", "logp", "value", "reward",
-                                            "cin", "traj", "slot", "phi")}
+                                            "cin", "traj", "slot", "phi", "expert")}
     base = 0
     for inst in episodes:
         _collect_episode(cfg, inst, actor, critic, gen, out, base)
@@ -246,6 +258,7 @@ def _collect(cfg: MAPPOConfig, episodes: list, actor, critic, gen) -> dict:
     data = {"features": np.concatenate(out["features"]).astype(np.float32),
             "allowed": np.concatenate(out["allowed"]).astype(bool),
             "counts": np.asarray(out["counts"], dtype=np.int64), "action": np.asarray(out["action"], dtype=np.int64),
+            "expert": np.asarray(out["expert"], dtype=np.int64),
             "logp": np.asarray(out["logp"], dtype=np.float32), "value": np.asarray(out["value"], dtype=np.float32),
             "reward": np.asarray(out["reward"], dtype=np.float32), "cin": np.stack(out["cin"]).astype(np.float32)}
     traj, slot = np.asarray(out["traj"]), np.asarray(out["slot"])
@@ -280,7 +293,7 @@ class _Episodes:
 
 def train(instances: Sequence = (), *, scenarios: Scenarios | None = None, steps: int = 200_000, seed: int = 1,
           output="serving-mappo.pt", independent_critic: bool = False, hyperparameters: dict | None = None,
-          progress: bool = True) -> TrainReport:
+          imitation: int = 0, progress: bool = True) -> TrainReport:
     """Train a MAPPO (or, with ``independent_critic``, IPPO) serving policy and write it with its learning
     curve (``edgeopt train serving``; arguments as the offloading trainer's, with ``scenarios`` for the
     episode space). ``steps`` counts moves (decisions), rounded up to whole updates of ``batch_decisions``.
@@ -304,7 +317,10 @@ def train(instances: Sequence = (), *, scenarios: Scenarios | None = None, steps
             raise ValueError(f"{getattr(inst, 'name', inst)!r} is not a serving instance")
     output, curve_csv, curve_png = rl.curve_paths(output)
     updates = max(1, math.ceil(steps / cfg.batch_decisions))
-    training = {"seed": int(seed), "steps": int(steps), "updates": updates,
+    if isinstance(imitation, bool) or not isinstance(imitation, int) or not 0 <= imitation <= updates:
+        raise ValueError(f"imitation must be a whole number of updates between 0 and {updates} (all of them), got "
+                         f"{imitation!r}")
+    training = {"seed": int(seed), "steps": int(steps), "updates": updates, "imitation_updates": imitation,
                 "instances": [{"name": i.name, "hash": i.hash} for i in loaded],
                 "scenarios": None if loaded else {k: list(v) if isinstance(v, tuple) else v
                                                   for k, v in asdict(scenarios).items()}}
@@ -332,7 +348,7 @@ def train(instances: Sequence = (), *, scenarios: Scenarios | None = None, steps
             actor, critic, value_norm, decisions, last = rl.train_loop(
                 cfg, networks=make_networks(cfg), collect=collect, validate=validate,
                 validation_columns=VALIDATION_COLUMNS, updates=updates, seed=int(seed), curve_csv=curve_csv,
-                progress=progress, started=started, label=FAMILY)
+                progress=progress, started=started, label=FAMILY, imitation=imitation)
         except BaseException:  # an interruption: no half-written learning curve
             curve_csv.unlink(missing_ok=True)
             raise
@@ -372,16 +388,8 @@ class _PolicySolver(Solver):
         return POLICIES / cls.shipped
 
     def run(self, instance, options, *, time_limit, seed, started):
-        if options.policy == "":
-            raise ValueError(f"option policy: an empty path; leave it out to use {self.name}'s shipped policy")
-        path = options.policy or self.default_policy()
-        if options.policy is None and not Path(path).is_file():
-            raise ValueError(f"{self.name}: its shipped policy {path} is missing; give option policy=PATH, or train it "
-                             "(benchmarks/papers/train_serving_policy.py)")
-        policy = rl.cached_policy(path, KIND)
-        if policy.algorithm != self.algorithm:
-            raise ValueError(f"{self.name}: policy {str(path)!r} was trained as {policy.algorithm}; give it to solver "
-                             f"{policy.algorithm!r}")
+        policy = rl.solver_policy(self.name, self.algorithm, options.policy, self.default_policy(), KIND,
+                                  "benchmarks/papers/train_serving_policy.py")
         result = online_result(self, instance, Greedy(policy.actor), f"{policy.algorithm} policy's greedy rows",
                                started=started, until=deadline(started, time_limit))
         result.extra.update(policy=policy.path, policy_hash=policy.header["content_hash"], algorithm=policy.algorithm)
