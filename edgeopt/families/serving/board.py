@@ -365,12 +365,21 @@ class SlotPlay:
         fresh = need & ~self.view.state.loaded[e, m]
         load_seconds = np.where(fresh, st.model_load_seconds[m], 0.0)
         seconds = np.where(on_edge, self.opt_work[idx], 0.0) + load_seconds
-        bc = np.where(on_edge, self._backlog_cost(e, seconds), 0.0)
+        # the backlog at the slot's end without the row and with it, and what the row adds to its cost now
+        # and over the horizon (_backlog_end, _backlog_cost and _forward_cost, inlined: this runs every tick)
+        S, lam = st.slot_seconds, st.delay_per_second
+        base = self.view.state.backlog[e] + self.work[e]
+        here = np.maximum(0.0, base + 0.0 - S)
+        after = np.maximum(0.0, base + seconds - S)
+        added = after - here
+        bc = np.where(on_edge, lam * added, 0.0)
         lc = np.where(fresh, self.load_cost[m], 0.0)
         d = q - bc - lc
-        end_here = self._backlog_end(e, 0.0)
-        end = np.where(on_edge, self._backlog_end(e, seconds), end_here)
-        fc = np.where(on_edge, self._forward_cost(e, seconds), 0.0)
+        end = np.where(on_edge, after, here)
+        spare = 1.0 - self.mem.rho[e]
+        with np.errstate(divide="ignore"):
+            later = np.where(spare > 0, after / (S * np.maximum(spare, 1e-9)), np.inf)
+        fc = np.where(on_edge, lam * added * (1.0 + np.minimum(later, self.remaining)), 0.0)
         g = np.zeros((idx.size, R))
         g[:, 2] = o.place[idx] == LOCAL
         g[:, 3] = on_edge
@@ -395,8 +404,9 @@ class SlotPlay:
         f = np.zeros((n, R))
         f[pos] = g
         f[first, 1] = 1.0
-        f[first, 13] = self._backlog_end(cells, 0.0) / st.slot_seconds
-        f[first, 15] = self._drain(self._backlog_end(cells, 0.0), cells)
+        here_cells = self._backlog_end(cells, 0.0)
+        f[first, 13] = here_cells / st.slot_seconds
+        f[first, 15] = self._drain(here_cells, cells)
         all_allowed = np.ones(n, dtype=bool)
         all_allowed[pos] = allowed
         delta, forward, what = np.zeros(n), np.zeros(n), np.full(n, -1, dtype=np.int64)
