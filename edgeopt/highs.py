@@ -19,7 +19,7 @@ import numpy as np
 from edgeopt.interrupt import run_stoppable
 from edgeopt.modeling import MatrixForm, Model, Outcome
 from edgeopt.result import Status
-from edgeopt.solver import deadline, seconds_left
+from edgeopt.solver import MAX_THREADS, deadline, seconds_left
 
 T = TypeVar("T")
 
@@ -109,6 +109,8 @@ def check_highs_options(options: dict) -> None:
     probe = highspy.Highs()
     probe.setOptionValue("output_flag", False)
     for key, value in options.items():
+        if key == "threads" and isinstance(value, int) and not isinstance(value, bool) and value > MAX_THREADS:
+            raise ValueError(f"option highs: threads={value!r}: at most {MAX_THREADS}")
         if probe.setOptionValue(key, value) != highspy.HighsStatus.kOk:
             raise ValueError(f"option highs: HiGHS rejects {key}={value!r}")
 

@@ -41,6 +41,11 @@ def require(condition: bool, option: str, expected: str, value: Any) -> None:
         raise ValueError(f"option {option}: must be {expected}, got {value!r}")
 
 
+#: The most threads (or parallel workers) a backend may be asked for: a value far above any machine's cores
+#: made HiGHS abort with std::bad_alloc and CP-SAT exit without a reason (issue 19); docs/solvers.md.
+MAX_THREADS = 256
+
+
 def option(default=dataclasses.MISSING, *, factory=dataclasses.MISSING, at_least=None, above=None, at_most=None,
            below=None):
     """A field of a solver's Options with the range its value must lie in (checked by :class:`Options`).

@@ -233,3 +233,25 @@ def test_update_reference_leaves_integer_optima_as_written(tmp_path, capsys):
     assert code == 0, err
     assert "nothing to change" in out and solu.read_bytes() == before  # 336 stays 336, not 336.0
     assert read_solu(solu)["gap1-1"].optimum == 336
+
+
+@pytest.mark.parametrize(("solver", "option", "value"), [("highs", "threads", 100_000), ("cpsat", "workers", 100_000),
+                                                         ("highs", "threads", 257)])
+def test_thread_counts_far_above_any_machine_are_refused_before_the_backend_runs(capsys, solver, option, value):
+    """Issue 19, item 9: HiGHS aborted with std::bad_alloc at threads=100000 and CP-SAT exited 1 with an empty
+    reason at num_workers=100000; now exit 2 naming the option and its bound (edgeopt.solver.MAX_THREADS)."""
+    code, _, err = run(capsys, "solve", TINY, "--solver", solver, "--option", f"{option}={value}")
+    assert code == 2 and f"option {option}: must be between 1 and 256, got {value}" in err
+
+
+@pytest.mark.parametrize(("solver", "options", "message"), [
+    ("highs", {"highs": {"threads": 100_000}}, "option highs: threads=100000: at most 256"),
+    ("cpsat", {"parameters": {"num_workers": 100_000}}, "option parameters: num_workers=100000: at most 256")])
+def test_thread_counts_passed_through_to_the_backend_are_bounded_too(solver, options, message):
+    with pytest.raises(ValueError, match=message):
+        edgeopt.solve(edgeopt.load(TINY), solver, **options)
+
+
+def test_the_most_threads_allowed_still_solve():
+    for solver, options in (("highs", {"threads": 256}), ("cpsat", {"workers": 256})):
+        assert edgeopt.solve(edgeopt.load(TINY), solver, **options).status == edgeopt.Status.OPTIMAL

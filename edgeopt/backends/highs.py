@@ -10,12 +10,12 @@ from edgeopt.backends.milp import MILPOptions, MILPSolver
 from edgeopt.highs import check_highs_options, highs_model, solve_matrix
 from edgeopt.modeling import Outcome
 from edgeopt.registry import register_backend
-from edgeopt.solver import option
+from edgeopt.solver import MAX_THREADS, option
 
 
 @dataclass(frozen=True)
 class HighsOptions(MILPOptions):
-    threads: int = option(1, at_least=1)
+    threads: int = option(1, at_least=1, at_most=MAX_THREADS)
     mip_rel_gap: float = option(0.0, at_least=0)
     mip_abs_gap: float = option(1e-9, at_least=0)
     #: Any further HiGHS option by its HiGHS name (``{"presolve": "off"}``), checked by HiGHS.

@@ -18,7 +18,7 @@ from edgeopt.backends.milp import MILPOptions, MILPSolver
 from edgeopt.modeling import MatrixForm, Outcome, Model
 from edgeopt.registry import register_backend
 from edgeopt.result import Status
-from edgeopt.solver import deadline, option
+from edgeopt.solver import MAX_THREADS, deadline, option
 
 #: Largest power of ten CP-SAT scaling tries: a coefficient must be a decimal with at most 9 digits after the point.
 MAX_DECIMALS = 9
@@ -192,7 +192,7 @@ def cp_model_of(mf: MatrixForm, model: Model | None = None):
 
 @dataclass(frozen=True)
 class CpSatOptions(MILPOptions):
-    workers: int = option(1, at_least=1)
+    workers: int = option(1, at_least=1, at_most=MAX_THREADS)
     linearization_level: int = option(2, at_least=0, at_most=2)
     #: Any further ``SatParameters`` field by its name (``{"interleave_search": True}``).
     parameters: dict = option(factory=dict)
@@ -229,6 +229,8 @@ class CpSatSolver(MILPSolver):
         if seed is not None:
             settings["random_seed"] = _seed31(seed)
         for key, value in settings.items():
+            if key == "num_workers" and isinstance(value, int) and value > MAX_THREADS:
+                raise ValueError(f"option parameters: num_workers={value!r}: at most {MAX_THREADS}")
             try:
                 setattr(params, key, value)
             except (AttributeError, TypeError, ValueError) as exc:
