@@ -45,6 +45,7 @@ import io
 import json
 import math
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -757,14 +758,33 @@ def _check_tensors(path: Path, group: str, given, expected: dict) -> None:
                              f"{tuple(expected[name].shape)}")
 
 
+def _policy_file(path) -> Path:
+    """``path`` resolved, when it names a regular file; a ValueError that says what it names instead (nothing,
+    a folder, a device or pipe, a loop of symbolic links)."""
+    path = Path(path)
+    try:
+        resolved = path.resolve()
+        st = resolved.stat()
+    except RuntimeError:  # Python 3.11's resolve() on a loop of symbolic links
+        raise ValueError(f"policy {str(path)!r}: a loop of symbolic links, not a file") from None
+    except FileNotFoundError:
+        raise ValueError(f"policy {str(path)!r}: no such file") from None
+    except OSError as exc:  # ELOOP from stat, a permission, a name too long
+        raise ValueError(f"policy {str(path)!r}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"policy {str(path)!r} is a folder; give the policy file (.pt) in it")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"policy {str(path)!r} is not a regular file (a device, pipe or socket)")
+    return resolved
+
+
 def load_policy(path, kind: PolicyKind) -> Policy:
     """Read a policy file of ``kind``'s family; ValueError when it is not one, or when its family or layout
     differs (named)."""
     import torch
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"policy {str(path)!r}: no such file")
+    _policy_file(path)
+    path = Path(path)  # messages name the path as given
     size = path.stat().st_size
     if size > MAX_POLICY_BYTES:  # before reading
         raise ValueError(f"policy {str(path)!r} is {size:,} bytes; an edgeopt policy file is at most "
@@ -844,11 +864,8 @@ _LOADED: dict[tuple, Policy] = {}
 
 def cached_policy(path, kind: PolicyKind) -> Policy:
     """:func:`load_policy`, read once per file version (path, size, modification time) and family."""
-    path = Path(path).resolve()
-    try:
-        st = path.stat()
-    except OSError:
-        raise ValueError(f"policy {str(path)!r}: no such file") from None
+    path = _policy_file(path)
+    st = path.stat()
     key = (kind.family, str(path), st.st_size, st.st_mtime_ns)
     if key not in _LOADED:
         if len(_LOADED) >= 8:  # a few policies are in use at a time

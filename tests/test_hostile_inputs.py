@@ -255,3 +255,29 @@ def test_thread_counts_passed_through_to_the_backend_are_bounded_too(solver, opt
 def test_the_most_threads_allowed_still_solve():
     for solver, options in (("highs", {"threads": 256}), ("cpsat", {"workers": 256})):
         assert edgeopt.solve(edgeopt.load(TINY), solver, **options).status == edgeopt.Status.OPTIMAL
+
+
+def _policy_paths(tmp_path):
+    tmp_path.mkdir()
+    loop_a, loop_b = tmp_path / "loop-a.pt", tmp_path / "loop-b.pt"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    fifo = tmp_path / "fifo.pt"
+    os.mkfifo(fifo)
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    return [(loop_a, "a loop of symbolic links, not a file"), (folder, "is a folder; give the policy file"),
+            (fifo, "is not a regular file"), ("/dev/zero", "is not a regular file"),
+            (tmp_path / "missing.pt", "no such file")]
+
+
+@pytest.mark.parametrize("family", ["offloading", "serving"])
+def test_a_policy_path_that_is_not_a_regular_file_is_named_for_what_it_is(capsys, tmp_path, family):
+    """Issue 19, item 5: policy= a symbolic-link loop was a RuntimeError traceback; a folder, /dev/zero or a
+    FIFO were refused as "no such file". Now each is exit 2 saying what the path is, for both families'
+    learned solvers, before anything is read (a FIFO would block a reader)."""
+    instance = {"offloading": INSTANCES / "offloading" / "offload-medium-1.json",
+                "serving": INSTANCES / "serving" / "serving-tiny-1.json"}[family]
+    for path, message in _policy_paths(tmp_path / family):
+        code, _, err = run(capsys, "solve", instance, "--solver", "mappo", "--option", f"policy={path}")
+        assert code == 2 and message in err, (path, err)
