@@ -281,3 +281,22 @@ def test_a_policy_path_that_is_not_a_regular_file_is_named_for_what_it_is(capsys
     for path, message in _policy_paths(tmp_path / family):
         code, _, err = run(capsys, "solve", instance, "--solver", "mappo", "--option", f"policy={path}")
         assert code == 2 and message in err, (path, err)
+
+
+def test_a_repeated_model_name_with_an_initial_state_is_named_not_an_index_error(capsys, tmp_path):
+    """Issue 19, item 1: a deployment file whose models repeat a name while its edges hold models initially
+    was an IndexError traceback (the name-to-index map is shorter than the model list); now exit 2 naming the
+    repeated name's JSON path."""
+    data = copy.deepcopy(edgeopt.load(INSTANCES / "deployment" / "medium-warm.json").data)
+    first, second = data["models"][0]["name"], data["models"][1]["name"]
+    data["models"][1]["name"] = first
+    for r in data["demand"]:
+        r["model"] = first if r["model"] == second else r["model"]
+    for e in data["edges"]:
+        for key in ("initial_stored", "initial_loaded"):
+            e[key] = [first if m == second else m for m in e.get(key, [])]
+    assert any(e.get("initial_loaded") for e in data["edges"])
+    path = write(tmp_path, "dup.json", data)
+    for verb in (("show", path), ("solve", path, "--solver", "greedy")):
+        code, _, err = run(capsys, *verb)
+        assert code == 2 and f"models[1].name: duplicate model name {first!r} (also models[0])" in err

@@ -138,6 +138,8 @@ def from_data(data: dict, source: str = "<data>") -> Instance:
             problems.append((f"edges[{i}].name", f"{CLOUD!r} is reserved for the cloud: a solution file routes "
                              f"requests 'at': {CLOUD!r} to the cloud, so an edge of that name would be read as it"))
     ri = check_unique([r["name"] for r in regions], "region", "regions", problems)
+    if problems:  # a repeated name leaves references ambiguous and the index maps short of the lists: stop here
+        raise InstanceError(source, problems)
     region_edge = np.zeros(len(regions), dtype=np.int64)
     for i, r in enumerate(regions):
         if r["edge"] not in ei:
