@@ -583,9 +583,13 @@ def cmd_compare(args) -> int:
         if any(s > MAX_SEED for s in seeds):
             raise ValueError(f"bad seeds spec {args.seeds!r}: seeds go up to {MAX_SEED}")
         solver_names = [n.strip() for n in args.solvers.split(",")]
-        if args.update_reference is not None:  # found before the sweep, so that a bad one costs nothing
+        if args.update_reference is not None:  # found and read before the sweep, so that a bad one costs nothing
             target = _update_target(args.update_reference if isinstance(args.update_reference, str)
                                     else args.reference, args.paths)
+            if target.exists():
+                from edgeopt.comparison.reference import read_solu
+
+                read_solu(target)
         unknown = [n for n in solver_names if n not in registry.all_names()]
         if unknown:
             raise ValueError(f"unknown solver {unknown[0]!r}; known: {', '.join(registry.all_names())}")

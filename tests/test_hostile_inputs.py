@@ -300,3 +300,16 @@ def test_a_repeated_model_name_with_an_initial_state_is_named_not_an_index_error
     for verb in (("show", path), ("solve", path, "--solver", "greedy")):
         code, _, err = run(capsys, *verb)
         assert code == 2 and f"models[1].name: duplicate model name {first!r} (also models[0])" in err
+
+
+def test_a_corrupted_reference_to_update_is_refused_before_the_sweep(capsys, tmp_path):
+    """Issue 19, item 10: `compare --update-reference BAD.solu` ran the whole sweep (and wrote its reports)
+    before refusing the file; now exit 2 naming the file's bad lines, and nothing is written."""
+    bad = tmp_path / "bad.solu"
+    bad.write_text("=opt= tiny-1 abc\nthis is junk\n")
+    out = tmp_path / "sweep"
+    code, _, err = run(capsys, "compare", TINY, "--solvers", "greedy", "--out", out, "--update-reference", bad,
+                       "--no-progress")
+    assert code == 2 and "bad.solu" in err and 'line 2: expected' in err
+    assert not out.exists()
+    assert bad.read_text() == "=opt= tiny-1 abc\nthis is junk\n"
