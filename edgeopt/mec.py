@@ -260,29 +260,6 @@ def _requests_no_configuration_serves(data: dict, configs: dict, problems: list)
                                  f"of video; no configuration makes more than {longest:g} s"))
 
 
-def _refuse_users_who_cannot_be_served(data: dict, users: dict, configs: dict, can_run: np.ndarray,
-                                       problems: list, source: str) -> None:
-    """A user whose device runs no configuration, in a cell whose edge fits none (the model loaded and the
-    configuration's peak) and with the cloud disabled has no way to be served at all: the file cannot be
-    what was meant."""
-    if data["cloud"]["enabled"]:
-        return
-    model = np.array(configs["model"], dtype=np.int64)
-    peak = np.array(configs["peak"])
-    model_memory = np.array([m["gpu_memory_gb"] for m in data["models"]])
-    edge_fits = [bool(((peak <= e["gpu_memory_gb"]) & (model_memory[model] <= e["gpu_memory_gb"])).any())
-                 for e in data["edges"]]
-    for i, (e, d) in enumerate(zip(users["edge"], users["device"])):
-        device = data["devices"][d]
-        local = device["gpu"] is not None and bool((can_run[d, model] & (peak <= device["gpu_memory_gb"])).any())
-        if not edge_fits[e] and not local:
-            problems.append((f"users[{i}]", f"user {data['users'][i]['name']!r} can be served nowhere: its device "
-                             f"{device['name']!r} runs no configuration, its edge {data['edges'][e]['name']!r} fits "
-                             "none (model and peak memory) and the cloud is disabled"))
-    if problems:
-        raise InstanceError(source, problems)
-
-
 def cells_from_data(data: dict, source: str = "<data>") -> dict:
     """The :class:`Cells` fields (but the Document head) of schema-valid data; raises InstanceError for every
     broken reference."""
@@ -311,7 +288,6 @@ def cells_from_data(data: dict, source: str = "<data>") -> dict:
     _requests_no_configuration_serves(data, configs, problems)
     if problems:
         raise InstanceError(source, problems)
-    _refuse_users_who_cannot_be_served(data, users, configs, can_run, problems, source)
 
     edges, devices = data["edges"], data["devices"]
     user_edge = np.array(users["edge"], dtype=np.int64)

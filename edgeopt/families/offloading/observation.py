@@ -382,7 +382,8 @@ class Board:
         for b in range(len(self.problems)):
             mine = self.p_problem == b
             c = self.chosen[mine]
-            out.append(np.where(c >= 0, self.o_index[np.where(c >= 0, c, 0)], -1))
+            picked = self.o_index[np.where(c >= 0, c, 0)] if self.o_index.size else np.zeros_like(c)
+            out.append(np.where(c >= 0, picked, -1))
         return out
 
 

@@ -141,7 +141,8 @@ class SlotPlay:
         for k in edge_opts[np.argsort(self.alone[edge_opts], kind="stable")]:
             best_edge[self.owner[k]] = k
         has = best_edge >= 0
-        self.best_edge_work = np.where(has, self.opt_work[np.maximum(best_edge, 0)], 0.0)
+        self.best_edge_work = (np.where(has, self.opt_work[np.maximum(best_edge, 0)], 0.0) if o.num_options
+                               else np.zeros(n))
         usable_idx = np.flatnonzero(self.usable)
         by_owner = usable_idx[np.argsort(self.owner[usable_idx], kind="stable")]
         self.opts_of = np.split(by_owner, np.searchsorted(self.owner[by_owner], np.arange(1, n)))

@@ -296,6 +296,8 @@ def local_search(state: SlotState, strategy: str, stop: float | None, max_moves:
     of moves made and whether the search converged (False: stopped by the time limit or ``max_moves``)."""
     moves = 0
     every = np.flatnonzero(state.usable)
+    if every.size == 0:  # no request of the slot can be served anywhere: refusing them all is the only plan
+        return 0, True
     i = 0
     quiet = 0  # users examined in a row without an improving move ("first")
     while True:

@@ -109,7 +109,8 @@ def _apply(answer: WindowAnswer, w: Window, j: int, chosen: np.ndarray, loaded: 
     """Write slot ``j`` of a window's answer into a slot's choices (indices into its table) and loaded set."""
     mine = np.flatnonzero(w.req_slot == j)
     c = answer.choice[mine]
-    chosen[w.req_pos[mine]] = np.where(c >= 0, w.opt_id[np.maximum(c, 0)], -1)
+    if w.O:  # (a window whose requests can be served nowhere has no option: they stay refused)
+        chosen[w.req_pos[mine]] = np.where(c >= 0, w.opt_id[np.maximum(c, 0)], -1)
     loaded[w.edge] = answer.y[j]
 
 
