@@ -242,3 +242,19 @@ def test_the_serving_benchmark_runs_in_quick_mode(tmp_path):
     assert len(rows) == 1 + 3 * 10  # 3 instances x 10 methods
     assert "decision time per slot against mpc's" in proc.stdout
     assert (tmp_path / "cumulative-window-code-300-quick.png").stat().st_size > 1000
+
+
+def test_requests_that_can_be_served_nowhere_are_refused_by_every_method():
+    """Issue 19, item 14: a slot whose requests have no option at all (one model too big for the edge, no device
+    runs it, no cloud) crashed hindsight, myopic, mpc, forward-greedy and the learned policies (an index into
+    an empty option table). Every method now refuses them: the objective is minus the refusal penalty per
+    request, nothing else (the evaluator's parts, by hand)."""
+    inst = edgeopt.generate("serving", users=6, edges=1, models=1, cloud=False, seed=7, slots=4)
+    assert inst.requested.any() and all(inst.options(t).num_options == 0 for t in range(inst.slots))
+    want = -inst.refusal_penalty * float(inst.requested.sum())
+    for s in edgeopt.solvers():
+        if s.family != "serving" or not s.available:
+            continue
+        r = edgeopt.solve(inst, s.name, seed=0)
+        assert r.evaluation.feasible and r.objective == pytest.approx(want, abs=1e-9), s.name
+        assert r.status in (edgeopt.Status.OPTIMAL, edgeopt.Status.FEASIBLE), s.name
