@@ -91,7 +91,7 @@ def test_min_gaps_against_proven_optima(tmp_path):
     _check_greedy_rows(df[df.instance.isin(["tiny-1", "small-1"]) & (df.solver == "greedy")], tmp_path, 30)
     inf = df[df.instance == "infeasible-gpu"]
     assert set(inf.status) == {"infeasible"} and not inf.verified.any()
-    assert set(inf.reference_kind) == {""} and inf.gap_to_reference.isna().all()
+    assert set(inf.reference_kind) == {"inf"} and inf.gap_to_reference.isna().all()  # =inf= in the .solu
     assert inf.message.str.contains("open-sora").all()
 
 
@@ -261,3 +261,22 @@ def test_time_limit_is_part_of_the_key():
             task_key("sha256:x", "greedy", 1, None, "{}"), task_key("sha256:x", "random", 0, None, "{}"),
             task_key("sha256:y", "greedy", 0, None, "{}"), task_key("sha256:x", "greedy", 0, None, '{"a": 1}')}
     assert len(keys) == 6 and all(len(k) == 64 for k in keys)
+
+
+def test_a_right_infeasible_answer_on_an_inf_reference_counts_as_solved(tmp_path):
+    """Issue 19, item 18: with `=inf= infeasible-gpu` in the reference, correct "infeasible" answers counted as
+    unsolved, were charged the full time limit in the summary and kept every time profile below 1."""
+    from edgeopt.comparison.tables import failure_reasons, profile_solved_mask, solver_summary, total_seconds
+
+    solu = tmp_path / "ref.solu"
+    solu.write_text(f"=inf= infeasible-gpu\n=opt= tiny-1 {TINY1_OPT!r}\n")
+    paths = [str(DEPLOY / "infeasible-gpu.json"), str(DEPLOY / "tiny-1.json")]
+    df = edgeopt.compare(paths, ["highs", "greedy"], time_limit=60, workers=1, progress=False, reference=solu,
+                         report=False)
+    inf = df["instance"] == "infeasible-gpu"
+    assert (df.loc[inf, "status"] == "infeasible").all() and (df.loc[inf, "reference_kind"] == "inf").all()
+    assert profile_solved_mask(df)[inf].all()
+    assert (failure_reasons(df)[inf] == "").all()
+    assert (total_seconds(df)[inf] < 60).all()  # not charged the limit: the answer is right
+    summary = solver_summary(df).set_index("solver")
+    assert summary.loc["highs", "solved"] == 2 and summary.loc["highs", "failures"] == 0

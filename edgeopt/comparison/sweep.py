@@ -200,6 +200,8 @@ def add_references(rows: list[dict], tables: list[dict]) -> None:
             value, kind = ref.optimum, "opt"
         elif ref is not None and ref.bound is not None:
             value, kind = ref.bound, "bound"
+        elif ref is not None and ref.infeasible:
+            value, kind = None, "inf"  # proven infeasible: an "infeasible" answer is the right one
         elif r["instance_hash"] in best or (ref is not None and ref.best is not None):
             # The best solution known: this sweep's, or the file's =best= when that is better.
             run_best = best.get(r["instance_hash"])

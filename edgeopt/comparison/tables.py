@@ -32,9 +32,15 @@ def as_float(value) -> float:
     return out
 
 
+def proven_infeasible_mask(df: pd.DataFrame) -> pd.Series:
+    """Runs that answered "infeasible" on an instance the reference proves infeasible (``=inf=``): right."""
+    kind = df["reference_kind"] if "reference_kind" in df else pd.Series("", index=df.index)
+    return (df["status"] == "infeasible") & (kind == "inf")
+
+
 def solved_mask(df: pd.DataFrame) -> pd.Series:
-    """Runs that returned a solution the family's evaluator confirmed."""
-    return df["status"].isin(SOLVED_STATUSES) & df["verified"].fillna(False).astype(bool)
+    """Runs that returned a solution the family's evaluator confirmed, or the right "infeasible"."""
+    return (df["status"].isin(SOLVED_STATUSES) & df["verified"].fillna(False).astype(bool)) | proven_infeasible_mask(df)
 
 
 def failure_reasons(df: pd.DataFrame) -> pd.Series:
@@ -42,8 +48,9 @@ def failure_reasons(df: pd.DataFrame) -> pd.Series:
 
     An error; a time limit reached without any solution; an infeasible or unbounded claim on an
     instance that has a reference value (some solution or proof says otherwise); a solution the
-    evaluator did not confirm. An infeasible claim on an instance without reference is not a
-    failure: it may be the right answer.
+    evaluator did not confirm; a confirmed solution on an instance the reference proves infeasible. An
+    infeasible claim on an instance without reference is not a failure: it may be the right answer (and
+    with an ``=inf=`` reference it is, and counts as solved).
     """
     has_reference = df["reference"].map(as_float).map(math.isfinite)
     has_solution = df["objective"].map(as_float).map(math.isfinite)
@@ -55,6 +62,9 @@ def failure_reasons(df: pd.DataFrame) -> pd.Series:
     wrong_claim = status.isin(("infeasible", "unbounded")) & has_reference
     reasons[wrong_claim] = "claimed " + status[wrong_claim] + " but the instance has a reference value"
     reasons[status.isin(SOLVED_STATUSES) & ~verified] = "solution not confirmed by the evaluator"
+    kind = df["reference_kind"] if "reference_kind" in df else pd.Series("", index=df.index)
+    contradicts = status.isin(SOLVED_STATUSES) & verified & (kind == "inf")
+    reasons[contradicts] = "a confirmed solution on an instance the reference says is infeasible (=inf=)"
     return reasons
 
 
@@ -69,7 +79,7 @@ def profile_solved_mask(df: pd.DataFrame) -> pd.Series:
     gap = df["gap_to_reference"].map(as_float)
     at_reference = gap.map(math.isfinite) & (gap <= PROFILE_GAP)
     no_reference = ~df["reference"].map(as_float).map(math.isfinite)
-    return solved_mask(df) & (at_reference | (no_reference & (df["status"] == "optimal")))
+    return (solved_mask(df) & (at_reference | (no_reference & (df["status"] == "optimal")))) | proven_infeasible_mask(df)
 
 
 def failure_mask(df: pd.DataFrame) -> pd.Series:
@@ -124,6 +134,8 @@ def _fmt_gap(gap, kind: str) -> str:
 
 
 def _fmt_reference(value, kind: str) -> str:
+    if kind == "inf":
+        return "infeasible"
     if not math.isfinite(as_float(value)):
         return "-"
     return f"{_fmt_number(value)} ({kind})" if kind else _fmt_number(value)
