@@ -221,7 +221,13 @@ def _configs(data: dict, gi: dict, problems: list) -> dict:
     out: dict[str, list] = {k: [] for k in ("names", "model", "duration", "ref", "peak", "bits", "utility")}
     for j, m in enumerate(data["models"]):
         check_unique([c["name"] for c in m["configs"]], "configuration", f"models[{j}].configs", problems)
+        if "/" in m["name"]:
+            problems.append((f"models[{j}].name", f"{m['name']!r}: '/' joins a model's name to its configuration's "
+                             "(model/configuration in solution files), so a model's name cannot contain it"))
         for i, c in enumerate(m["configs"]):
+            if "/" in c["name"]:
+                problems.append((f"models[{j}].configs[{i}].name", f"{c['name']!r}: '/' joins a model's name to "
+                                 "its configuration's, so a configuration's name cannot contain it"))
             gpu = _ref(c["measured_on"], gi, f"models[{j}].configs[{i}].measured_on", "gpu", problems)
             out["names"].append(f"{m['name']}/{c['name']}")
             out["model"].append(j)

@@ -313,3 +313,24 @@ def test_a_corrupted_reference_to_update_is_refused_before_the_sweep(capsys, tmp
     assert code == 2 and "bad.solu" in err and 'line 2: expected' in err
     assert not out.exists()
     assert bad.read_text() == "=opt= tiny-1 abc\nthis is junk\n"
+
+
+@pytest.mark.parametrize("family", ["offloading", "serving"])
+def test_a_slash_in_a_model_or_configuration_name_is_refused(capsys, tmp_path, family):
+    """Issue 19, item 12: model "a/b" with configuration "c" and model "a" with configuration "b/c" both became
+    "a/b/c", and solution files split names at the first "/"; now either name is refused, with its path."""
+    path = {"offloading": INSTANCES / "offloading" / "offload-medium-1.json",
+            "serving": INSTANCES / "serving" / "serving-small-1.json"}[family]
+    data = copy.deepcopy(edgeopt.load(path).data)
+    old_model = data["models"][0]["name"]
+    data["models"][0]["name"] = "a/b"
+    data["models"][1]["configs"][0]["name"] = "b/c"
+    for key in ("users", "devices", "edges"):
+        for item in data.get(key, []):
+            for field in ("local_models", "initial_loaded"):
+                if field in item:
+                    item[field] = ["a/b" if m == old_model else m for m in item[field]]
+    code, _, err = run(capsys, "show", write(tmp_path, "slash.json", data))
+    assert code == 2
+    assert "models[0].name: 'a/b': '/' joins a model's name" in err
+    assert "models[1].configs[0].name: 'b/c': '/' joins a model's name" in err
