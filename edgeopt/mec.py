@@ -742,6 +742,22 @@ def _edge_gpus(edge_gpus) -> list[str] | None:
     return names
 
 
+#: What a generated instance may hold, checked before any work (the schemas' own limits, and the user-slots a
+#: generator builds one by one: 100,000 users in one slot take about 20 s here).
+MAX_GENERATED = {"users": 100_000, "edges": 10_000, "slots": 10_000, "user_slots": 1_000_000}
+
+
+def check_generated_size(users, edges, slots) -> None:
+    """ValueError naming the first size a generator cannot make (checked before any work)."""
+    for name, value in (("users", users), ("edges", edges), ("slots", slots)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        if value > MAX_GENERATED[name]:
+            raise ValueError(f"{name} must be at most {MAX_GENERATED[name]:,}, got {value:,}")
+    if users * slots > MAX_GENERATED["user_slots"]:
+        raise ValueError(f"users x slots must be at most {MAX_GENERATED['user_slots']:,}, got {users:,} x {slots:,}")
+
+
 def generate_cells(*, users: int, edges: int, slots: int, models, max_configs: int | None, uplink_mhz: float,
                    downlink_mhz: float, cell_radius_m: float, cloud: bool, delay_per_second: float,
                    energy_per_joule: float, refusal_penalty: float, cloud_price: float, edge_gpus, device_mix,

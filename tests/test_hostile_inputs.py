@@ -334,3 +334,17 @@ def test_a_slash_in_a_model_or_configuration_name_is_refused(capsys, tmp_path, f
     assert code == 2
     assert "models[0].name: 'a/b': '/' joins a model's name" in err
     assert "models[1].configs[0].name: 'b/c': '/' joins a model's name" in err
+
+
+@pytest.mark.parametrize(("family", "args", "message"), [
+    ("offloading", ["--users", "100001"], "users must be at most 100,000, got 100,001"),
+    ("offloading", ["--users", "100000000"], "users must be at most 100,000, got 100,000,000"),
+    ("serving", ["--users", "50000", "--slots", "30"], "users x slots must be at most 1,000,000, got 50,000 x 30"),
+    ("offloading", ["--slots", "10001"], "slots must be at most 10,000, got 10,001")])
+def test_generator_sizes_beyond_the_limits_are_refused_before_any_work(capsys, tmp_path, family, args, message):
+    """Issue 19, item 7: `generate offloading --users 100001` spent a minute generating before the schema refused
+    the result (and 10^8 users grew without bound); the sizes are now checked first (edgeopt.mec.MAX_GENERATED),
+    with a message only that check gives."""
+    out = tmp_path / "big.json"
+    code, _, err = run(capsys, "generate", family, *args, "-o", out)
+    assert code == 2 and message in err and not out.exists()

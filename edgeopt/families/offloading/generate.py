@@ -8,7 +8,7 @@ from __future__ import annotations
 from edgeopt.document import generated_head
 from edgeopt.families.offloading.schema import KIND
 from edgeopt.io import instance_from_data
-from edgeopt.mec import GPU_MEMORY_GB, generate_cells  # noqa: F401  (GPU_MEMORY_GB: the scenario space)
+from edgeopt.mec import GPU_MEMORY_GB, check_generated_size, generate_cells  # noqa: F401  (GPU_MEMORY_GB: the scenario space)
 from edgeopt.registry import GeneratorOption, at_least, count_or_names, number
 
 def generate(*, users: int = 10, edges: int = 2, slots: int = 1, models: int | list[str] = 4,
@@ -29,8 +29,7 @@ def generate(*, users: int = 10, edges: int = 2, slots: int = 1, models: int | l
     ``max_configs`` keeps a random subset of each model's configurations instead of its fastest (drawn from
     a stream of their own: the users, edges and requests are those of the same seed without it).
     """
-    if users < 1 or edges < 1 or slots < 1:
-        raise ValueError("users, edges and slots must be at least 1")
+    check_generated_size(users, edges, slots)  # before any work: the sizes the schema and the time allow
     if max_configs is not None and max_configs < 1:
         raise ValueError(f"max_configs must be at least 1, got {max_configs}")
     if not 0.0 <= request_probability <= 1.0:

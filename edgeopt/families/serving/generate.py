@@ -25,7 +25,7 @@ from edgeopt import catalog
 from edgeopt.document import generated_head
 from edgeopt.families.serving.schema import KIND
 from edgeopt.io import instance_from_data
-from edgeopt.mec import generate_cells
+from edgeopt.mec import check_generated_size, generate_cells
 from edgeopt.registry import GeneratorOption, at_least, choice, count_or_names, number
 
 ARRIVALS = ("poisson", "mmpp-code", "mmpp-conv", "trace-code", "trace-conv")
@@ -72,8 +72,7 @@ def generate(*, users: int = 12, edges: int = 2, slots: int = 12, slot_seconds: 
              device_mix: dict | None = None, shuffle: bool = False, seed: int = 0, name: str | None = None):
     """A seeded, deterministic serving instance (docs/formulations.md, "serving"). Edges start empty (nothing
     loaded, no backlog). Models carry their ``load_seconds`` from the catalog."""
-    if users < 1 or edges < 1 or slots < 1:
-        raise ValueError("users, edges and slots must be at least 1")
+    check_generated_size(users, edges, slots)  # before any work: the sizes the schema and the time allow
     if arrivals not in ARRIVALS:
         raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {arrivals!r}")
     if not (slot_seconds >= 1 and float(slot_seconds).is_integer()):
