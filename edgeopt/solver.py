@@ -24,6 +24,7 @@ nothing, so :meth:`Solver.no_plan` is an ``error`` too, never ``infeasible``.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 import inspect
 import math
 import time
@@ -129,7 +130,7 @@ class Options:
         return dataclasses.asdict(self)
 
 
-class Solver:
+class Solver(ABC):
     """Base of every solver. Subclasses set the class attributes and implement :meth:`run`; the first
     paragraph of a solver's own docstring is its description in ``edgeopt solvers``."""
 
@@ -169,8 +170,9 @@ class Solver:
         opts = self.parse_options(options)
         return self.run(instance, opts, time_limit=time_limit, seed=seed, started=started)
 
+    @abstractmethod
     def run(self, instance, options, *, time_limit: float | None, seed: int | None, started: float) -> Result:
-        raise NotImplementedError
+        """Solve with parsed ``options``; every registered solver defines it."""
 
     # -- what heuristics return ---------------------------------------------------------------------
     def plan_result(self, instance, solution, *, build_seconds: float, solve_seconds: float, raw_status: str,
