@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 
 import edgeopt
 from edgeopt import registry
-from edgeopt.document import InstanceError, parse_integer, parse_number, printable
+from edgeopt.document import InstanceError, parse_integer, parse_number, printable, brief
 from edgeopt.io import atomic_output
 from edgeopt.result import Result, Status
 from edgeopt.text import fields, number, percent, table
@@ -74,9 +74,9 @@ def _positive(what: str):
         try:
             value = parse_number(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {what}, got {brief(text)}") from None
         if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be a positive, finite {what.removeprefix('a ')}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be a positive, finite {what.removeprefix('a ')}, got {brief(text)}")
         return value
 
     return parse
@@ -90,10 +90,10 @@ def _int_at_least(low: int, high: int | None = None):
         try:
             value = parse_integer(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be an integer, got {brief(text)}") from None
         if value < low or (high is not None and value > high):
             span = f">= {low}" if high is None else f"between {low} and {high}"
-            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {brief(text)}")
         return value
 
     return parse

@@ -32,6 +32,16 @@ def printable(text: str) -> str:
                    for ch in text)
 
 
+def brief(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` for a one-line message, kept printable (:func:`printable`) and cut short with its
+    length when longer than ``limit`` characters: a 400-digit argument cannot flood the line."""
+    try:
+        text = printable(repr(value))
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return f"an integer of {value.bit_length():,} bits"
+    return text if len(text) <= limit else f"{text[:limit - 3]}... ({len(text):,} characters)"
+
+
 class InstanceError(ValueError):
     """An input file (instance, solution, reference) is not valid. ``problems`` holds (JSON path, message).
 
@@ -94,14 +104,14 @@ NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?", r
 def parse_integer(text: str) -> int:
     """An integer written in ASCII decimal digits; ValueError for anything else."""
     if not INTEGER_TEXT.fullmatch(text.strip()):
-        raise ValueError(f"must be an integer, got {text!r}")
+        raise ValueError(f"must be an integer, got {brief(text)}")
     return int(text)
 
 
 def parse_number(text: str) -> float:
     """A finite number written as an ASCII decimal; ValueError for anything else."""
     if not NUMBER_TEXT.fullmatch(text.strip()) or not math.isfinite(float(text)):
-        raise ValueError(f"must be a number, got {text!r}")
+        raise ValueError(f"must be a number, got {brief(text)}")
     return float(text)
 
 
@@ -147,8 +157,11 @@ def json_type(value: Any) -> str:
 
 def shown(value: Any) -> str:
     """A value as quoted in a message, cut short: a hostile file may hold a million characters in one."""
-    text = json.dumps(value, allow_nan=True)
-    return text if len(text) <= 40 else text[:37] + "..."
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):  # not a JSON value (a tuple key, an object): its repr, kept printable
+        text = printable(repr(value))
+    return text if len(text) <= 40 else f"{text[:37]}... ({len(text):,} characters)"
 
 
 _TYPE_WORDS = {"number": "a number", "integer": "an integer", "string": "a string",

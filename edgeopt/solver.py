@@ -33,13 +33,14 @@ import typing
 from typing import Any, ClassVar
 
 from edgeopt import registry
+from edgeopt.document import brief
 from edgeopt.result import Result, Status
 
 
 def require(condition: bool, option: str, expected: str, value: Any) -> None:
     """Raise the ValueError of a bad option value: ``option <name>: must be <expected>, got <value>``."""
     if not condition:
-        raise ValueError(f"option {option}: must be {expected}, got {value!r}")
+        raise ValueError(f"option {option}: must be {expected}, got {brief(value)}")
 
 
 #: The most threads (or parallel workers) a backend may be asked for: a value far above any machine's cores
@@ -118,9 +119,9 @@ class Options:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not _accepts(hints[f.name], value):
-                raise ValueError(f"option {f.name}: must be {_describe(hints[f.name])}, got {value!r}")
+                raise ValueError(f"option {f.name}: must be {_describe(hints[f.name])}, got {brief(value)}")
             if f.metadata and value is not None and not _in_range(value, f.metadata):
-                raise ValueError(f"option {f.name}: must be {_range_text(f.metadata)}, got {value!r}")
+                raise ValueError(f"option {f.name}: must be {_range_text(f.metadata)}, got {brief(value)}")
         self.check()
 
     def check(self) -> None:

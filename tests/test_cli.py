@@ -373,3 +373,23 @@ def test_show_prints_every_problem_of_an_orlib_file(capsys):
     assert out.count("5 agents, 15 jobs") == 5 and out.count("75 variables (75 integer), 20 rows") == 5
     code, out, err = run(capsys, "check", GAP1, GAP1)
     assert code == 2 and "holds 5 problems (gap1-1 to gap1-5); this command takes one instance" in err
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["train", "offloading", "--steps", "9" * 400, "-o", "policy.pt"], "argument --steps"),
+    (["solve", "instances/deployment/tiny-1.json", "--solver", "greedy", "--time-limit", "9" * 400],
+     "argument --time-limit"),
+    (["solve", "instances/deployment/tiny-1.json", "--solver", "greedy", "--seed", "-" + "7" * 400],
+     "argument --seed"),
+    (["solve", "instances/deployment/tiny-1.json", "--solver", "random", "--option", "tries=0" + "0" * 400],
+     "option tries"),
+])
+def test_a_400_digit_argument_is_named_not_echoed(capsys, tmp_path, monkeypatch, argv, named):
+    """Issue 19 (item 8): the message echoed all 400 digits; it names the argument, starts the value and gives
+    its length, in one short line."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    code, out, err = run(capsys, *[a.replace("policy.pt", str(tmp_path / "policy.pt")) for a in argv])
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and named in lines[-1], err
+    assert len(lines[-1]) < 200 and "characters)" in lines[-1], lines[-1]
+    assert not (tmp_path / "policy.pt").exists()

@@ -83,3 +83,37 @@ def test_thread_counts_can_change_between_solves():
         r = edgeopt.solve(inst, "highs", threads=threads)
         assert r.status == edgeopt.Status.OPTIMAL, (threads, r.raw_status, r.message)
     assert edgeopt.solve(inst, "pyomo").status == edgeopt.Status.OPTIMAL  # pyomo's HiGHS shares the scheduler
+
+
+_CTRL_C_WHILE_IMPORTING = """
+import importlib.metadata, sys
+
+class CtrlC:  # Ctrl-C arrives while edgeopt's imports run: the import of numpy is interrupted
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+script = next(e for e in importlib.metadata.entry_points(group="console_scripts") if e.name == "edgeopt")
+sys.argv = ["edgeopt", "solvers"]
+sys.exit(script.load()())
+"""
+
+
+def test_ctrl_c_while_the_console_script_imports_exits_130_with_one_line(tmp_path):
+    """Issue 19 (item 11): the console script imported edgeopt.cli (numpy, scipy, the families: 1-2 s) before
+    anything could catch Ctrl-C, and printed a KeyboardInterrupt traceback. The installed entry point is
+    loaded exactly as the console script does, with the interrupt raised inside the first heavy import."""
+    proc = subprocess.run([sys.executable, "-c", _CTRL_C_WHILE_IMPORTING], cwd=tmp_path, text=True,
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr == "edgeopt: interrupted\n" and proc.stdout == ""
+
+
+def test_the_console_script_entry_point_imports_only_the_standard_library_first():
+    """What makes the test above hold: the entry point's module imports no third-party package at its top."""
+    proc = subprocess.run([sys.executable, "-c", "import sys, edgeopt_console; "
+                           "print(sorted(m for m in ('numpy', 'edgeopt', 'scipy') if m in sys.modules))"],
+                          cwd=ROOT, text=True, capture_output=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
