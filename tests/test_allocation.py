@@ -229,6 +229,29 @@ def test_cvxpy_with_tight_tolerances_matches_closed_form_closely():
     assert tight.objective == pytest.approx(closed.objective, rel=1e-9)
 
 
+#: Draws of random_case on which Clarabel at its default tolerances spent 1.1e-9 to 1.4e-8 of the budget
+#: too much (past the assignment evaluator's 1e-9 relative tolerance) before the budget repair.
+OVER_BUDGET_DRAWS = [(2, True, 10), (2, True, 32), (2, True, 73), (3, False, 199), (3, False, 220),
+                     (3, True, 35), (3, True, 66), (7, True, 452)]
+
+
+@pytest.mark.parametrize("method", ["cvxpy", "slsqp"])
+@pytest.mark.parametrize("n, bounds, seed", OVER_BUDGET_DRAWS)
+def test_numerical_methods_never_spend_more_than_the_budget(method, n, bounds, seed):
+    a, budget, lower, upper = random_case(seed, n, bounds=bounds)
+    alloc = allocate(a, budget, lower=lower, upper=upper, method=method)
+    closed = allocate(a, budget, lower=lower, upper=upper)
+    # the sum as any caller computes it, in floating point, with no tolerance
+    assert float(alloc.shares.sum()) <= budget
+    assert alloc.used <= budget
+    if lower is not None:
+        assert np.all(alloc.shares >= lower) and np.all(alloc.shares <= upper)
+    assert np.all(alloc.shares > 0)
+    # the objective is that of the repaired shares, and the repair costs no more than the solver's accuracy
+    assert alloc.objective == objective_of(a, alloc.shares)
+    assert closed.objective * (1 - 1e-12) <= alloc.objective <= closed.objective * (1 + 1e-6)
+
+
 def test_slsqp_is_deterministic():
     a, budget, lower, upper = random_case(4, 30, bounds=True)
     first = allocate(a, budget, lower=lower, upper=upper, method="slsqp")

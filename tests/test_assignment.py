@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -85,6 +87,128 @@ def test_beyond_max_candidates_returns_plan_and_bound():
     assert r.status == edgeopt.Status.FEASIBLE and r.evaluation.feasible
     assert r.objective <= opt + 1e-9 <= r.bound + 2e-9
     assert r.gap is not None and r.gap >= 0
+
+
+def cvxpy_relaxation(inst) -> float:
+    """The relaxation of docs/formulations.md stated in CVXPY, one atom per (category, model, steps) column:
+    a second statement of what exact.relaxation_bound hands to Clarabel in conic form."""
+    from edgeopt.allocation import import_cvxpy
+
+    cp = import_cvxpy()
+    C, M, N = inst.num_categories, inst.num_models, inst.num_prompts
+    w = inst.category_counts / N
+    cols = [(j, float(s)) for j in range(M) for s in inst.steps_grid[j]]
+    x = cp.Variable((C, len(cols)), nonneg=True)
+    z = cp.Variable(len(cols), nonneg=True)
+    f = cp.Variable(M, nonneg=True)
+    y = cp.Variable(M, nonneg=True)
+    cons = [cp.sum(x, axis=1) == 1, cp.sum(f) <= inst.compute_budget, y <= 1]
+    for j in range(M):
+        cons.append(sum(z[k] for k, (o, _) in enumerate(cols) if o == j) == y[j])
+    for k in range(len(cols)):
+        cons.append(x[:, k] <= z[k])
+    if inst.gpu_memory_gb is not None:
+        cons.append(inst.model_gpu_memory_gb @ y <= inst.gpu_memory_gb)
+    quality = sum(w[c] * inst.mean_clip(c, j, s) * x[c, k] for c in range(C) for k, (j, s) in enumerate(cols))
+    latency = sum(cp.quad_over_lin(cp.hstack([np.sqrt(w[c] * s * inst.step_seconds[j]) * x[c, k]
+                                              for c in range(C) for k, (o, s) in enumerate(cols) if o == j]), f[j])
+                  for j in range(M))
+    problem = cp.Problem(cp.Maximize(quality - inst.latency_weight * latency), cons)
+    problem.solve(solver="CLARABEL", tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    assert problem.status == cp.OPTIMAL
+    return float(problem.value)
+
+
+@pytest.mark.parametrize("seed, memory", [(11, None), (2, 25.0)])
+def test_relaxation_in_conic_form_equals_its_cvxpy_statement(seed, memory):
+    inst = edgeopt.generate("assignment", prompts=200, models=4, latency_weight=0.5, seed=seed, gpu_memory_gb=memory)
+    value = cvxpy_relaxation(inst)
+    bound = assign_exact.relaxation_bound(inst)
+    # widened by 1e-6 relative over Clarabel's answer at its default tolerances
+    assert value <= bound <= value + 3e-6 * abs(value)
+    assert bound >= edgeopt.solve(inst, "enumerate").objective
+
+
+def hundred_models(gpu_memory_gb=None):
+    """100 models and 4 categories (the catalog's five, each copied 20 times with slightly lower quality)."""
+    data = edgeopt.generate("assignment", prompts=200, models=5, seed=3, gpu_memory_gb=gpu_memory_gb).data
+    models = []
+    for k in range(100):
+        m = copy.deepcopy(data["models"][k % 5])
+        m["name"] = f"{m['name']}-copy{k}"
+        for q in m["quality"].values():
+            q["clip_max"] = round(q["clip_max"] - 0.01 * (k // 5), 4)
+        models.append(m)
+    data.update(name="assign-100-models", models=models)
+    return edgeopt.io.instance_from_data(data, "<100 models>")
+
+
+def best_single_model(inst) -> float:
+    """Best utility over plans that put every prompt on one model that fits the memory alone, at one of its
+    steps, with the whole budget, written from the instance document."""
+    d = inst.data
+    G, F, lam = d.get("gpu_memory_gb"), d["compute_budget"], d["latency_weight"]
+    best = -np.inf
+    for m in d["models"]:
+        if G is not None and m["gpu_memory_gb"] > G:
+            continue
+        for s in m["steps"]:
+            q0 = m["clip_at_zero_steps"]
+            quality = np.mean([q0 + (m["quality"][p["category"]]["clip_max"] - q0) * (1 - np.exp(-s / m["steps_scale"]))
+                               for p in d["prompts"]])
+            best = max(best, quality - lam * s * m["step_seconds"] / F)
+    return best
+
+
+def test_time_limit_with_a_hundred_models_that_do_not_fit_together():
+    """5 GB of GPU memory: 40 of the 100 models fit alone and no two together. Walking the 4 million sets
+    of at most 4 models to find that took 14 s under --time-limit 2 (status time_limit, a worse plan); the
+    walk now skips the supersets of a set that does not fit and the enumeration proves the optimum."""
+    inst = hundred_models(gpu_memory_gb=5.0)
+    assert sum(m["gpu_memory_gb"] <= 5.0 for m in inst.data["models"]) == 40
+    assert 2 * min(m["gpu_memory_gb"] for m in inst.data["models"]) > 5.0
+    started = time.perf_counter()
+    r = edgeopt.solve(inst, "enumerate", time_limit=2)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2 + 4  # generous slack on a shared machine
+    assert r.status == edgeopt.Status.OPTIMAL
+    assert r.objective == pytest.approx(best_single_model(inst), rel=1e-12)
+
+
+def test_time_limit_with_a_hundred_models_needs_no_cvxpy(monkeypatch):
+    """The relaxation bound on 100 models imported CVXPY (~3 s under load, outside any time limit) and
+    compiled the relaxation (~1 s): --time-limit 2 took 9-12 s under load. It is now stated in Clarabel's
+    conic form; CVXPY is made unimportable here to prove it is not used."""
+    monkeypatch.setitem(sys.modules, "cvxpy", None)
+    inst = hundred_models()
+    started = time.perf_counter()
+    r = edgeopt.solve(inst, "enumerate", time_limit=2)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2 + 4
+    # more candidates than max_candidates: a plan and (time permitting) a bound, never "optimal"
+    assert r.status in (edgeopt.Status.FEASIBLE, edgeopt.Status.TIME_LIMIT) and r.evaluation.feasible
+    assert r.bound is None or r.bound >= r.objective
+
+
+def test_a_large_set_of_models_is_priced_in_blocks_within_the_time_limit():
+    """Three models with 100 steps each: one set of 36 maps x 10^6 steps. It was priced in one piece
+    (1.2 GB, 12 s under a 1-s limit); blocks now end at the deadline, with status time_limit."""
+    data = edgeopt.generate("assignment", prompts=200, models=3, seed=7).data
+    for m in data["models"]:
+        m["steps"] = list(range(1, 101))
+    inst = edgeopt.io.instance_from_data(data, "<big grids>")
+    started = time.perf_counter()
+    r = edgeopt.solve(inst, "enumerate", time_limit=1)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1 + 4
+    assert r.status == edgeopt.Status.TIME_LIMIT and r.evaluation.feasible
+    assert r.bound is None or r.bound >= r.objective
+
+
+def test_max_candidates_is_bounded():
+    assert edgeopt.solve(TINY[0], "enumerate", max_candidates=10 ** 12).status == edgeopt.Status.OPTIMAL
+    with pytest.raises(ValueError, match="max_candidates"):
+        edgeopt.solve(TINY[0], "enumerate", max_candidates=10 ** 12 + 1)
 
 
 def test_evaluate_parts_and_monte_carlo():
