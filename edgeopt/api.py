@@ -5,10 +5,11 @@ import math
 import os
 
 from edgeopt import registry
-from edgeopt.result import Evaluation, Result, Status
+from edgeopt.result import PROOF_RTOL, Evaluation, Result, Status, agree, relative_gap
 
-#: Relative tolerance between a solver's own objective and the evaluator's (denominator max(1, |eval|)).
-OBJECTIVE_RTOL = 1e-6
+#: Relative tolerance between a solver's own objective and the evaluator's (denominator max(1, |eval|)): the
+#: proof tolerance, one rule for both (docs/solvers.md).
+OBJECTIVE_RTOL = PROOF_RTOL
 
 
 def evaluate(instance, solution) -> Evaluation:
@@ -27,12 +28,28 @@ def verify(instance, result: Result) -> Result:
         more = f" (and {len(ev.violations) - 3} more)" if len(ev.violations) > 3 else ""
         return result.with_(status=Status.ERROR, message=f"solution from {result.solver} violates "
                             f"{len(ev.violations)} constraint(s): {first}{more}")
-    if result.objective is None or not math.isfinite(result.objective):
-        return result.with_(objective=ev.objective)
-    if abs(result.objective - ev.objective) > OBJECTIVE_RTOL * max(1.0, abs(ev.objective)):
+    if result.objective is not None and math.isfinite(result.objective) and not agree(result.objective,
+                                                                                      ev.objective):
         return result.with_(status=Status.ERROR, message=f"{result.solver} reports objective {result.objective!r} "
                             f"but the evaluator computes {ev.objective!r} for its solution")
-    return result
+    return _evaluated(instance, result, ev.objective)
+
+
+def _evaluated(instance, result: Result, objective: float) -> Result:
+    """``result`` with the evaluator's objective (the truth, reported and stored as it computes it: the GAP
+    optimum 1321, not HiGHS's 1320.9999999999975). A proven optimum's bound within the proof tolerance, and
+    any bound on the wrong side of the objective by no more than it, is the solver's rounding: it is set to
+    the objective. The gap is recomputed (0 within the
+    tolerance)."""
+    bound = result.bound
+    sense = getattr(instance, "sense", None)
+    if sense not in ("min", "max"):
+        return result.with_(objective=objective)
+    if bound is not None and math.isfinite(bound) and agree(bound, objective):
+        beyond = bound > objective if sense == "min" else bound < objective
+        bound = objective if beyond or result.status == Status.OPTIMAL else bound
+    gap = result.gap if bound is None else relative_gap(objective, bound, sense)
+    return result.with_(objective=objective, bound=bound, gap=gap)
 
 
 def get_solver(kind: str, name: str):

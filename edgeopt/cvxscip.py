@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 import warnings
 
+from edgeopt.result import PROOF_RTOL
+
 #: SCIP statuses that prove the incumbent optimal at relative gap 0 / absolute gap 1e-9.
 PROVEN = ("optimal", "gaplimit")
-#: How far the true value of SCIP's plan may lie below SCIP's bound for it to count as proven (SCIP meets the
-#: cone constraints within its feasibility tolerance, 1e-6).
-TRUE_VALUE_RTOL = 1e-6
+#: How far the true value of SCIP's plan may lie below SCIP's bound for it to count as proven: the one proof
+#: tolerance of edgeopt (edgeopt.result.PROOF_RTOL; SCIP meets the cone constraints within 1e-6 anyway).
+TRUE_VALUE_RTOL = PROOF_RTOL
 
 
 def probe() -> str | None:

@@ -21,20 +21,34 @@ class Status(str, enum.Enum):
         return self.value
 
 
+#: The one tolerance of every proof and every comparison of values (issue 19; docs/solvers.md): two values
+#: agree when they differ by at most PROOF_RTOL x max(1, |reference|). An exact method says "optimal" when the
+#: evaluator's value of its plan and its proven bound agree so; a solver's own objective must agree so with
+#: the evaluator's; a gap within it reads 0.
+PROOF_RTOL = 1e-6
+
+
+def agree(value: float, reference: float) -> bool:
+    """Whether ``value`` and ``reference`` agree within :data:`PROOF_RTOL` (relative, at least absolute)."""
+    return abs(value - reference) <= PROOF_RTOL * max(1.0, abs(reference))
+
+
 def relative_gap(value: float | None, reference: float | None, sense: str) -> float | None:
     """Gap of ``value`` to ``reference``, relative to the reference, positive when ``value`` is worse.
 
     This is the one place where gaps are computed, for every family and every use (a solver's
     incumbent against its own bound, a heuristic against a proven optimum). When the reference is
-    zero the denominator is 1e-9, so a gap to a zero optimum is reported as large, not hidden.
+    zero the denominator is 1e-9, so a gap to a zero optimum is reported as large, not hidden. Values that
+    agree within the proof tolerance (:func:`agree`) have gap 0: a proven optimum, or a reference rounded to
+    12 digits, reads 0, not -0.00 %.
     """
     if value is None or reference is None:
         return None
     if not (math.isfinite(value) and math.isfinite(reference)):
         return None
     diff = value - reference if sense == "min" else reference - value
-    if abs(diff) <= 1e-12 * max(1.0, abs(reference)):
-        return 0.0  # equal up to floating-point noise: a proven optimum reads 0, not -1e-16
+    if agree(value, reference):
+        return 0.0
     return diff / max(abs(reference), 1e-9)
 
 
@@ -71,9 +85,10 @@ class Evaluation:
 class Result:
     """The outcome of one solver run on one instance.
 
-    ``objective`` is the solver's own value for ``solution``; it is checked against the family's
-    evaluator by :func:`edgeopt.solve`. ``bound`` is set only when the solver proved it. ``gap`` is the
-    incumbent's relative gap to that bound (see :func:`relative_gap`).
+    ``objective`` is the solver's own value for ``solution`` until :func:`edgeopt.solve` checks it against
+    the family's evaluator; from then on it is the evaluator's value (an integer optimum stays an integer).
+    ``bound`` is set only when the solver proved it. ``gap`` is the incumbent's relative gap to that bound
+    (see :func:`relative_gap`).
     """
 
     status: Status

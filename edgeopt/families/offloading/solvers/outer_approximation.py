@@ -9,7 +9,7 @@ the MILP over-estimates the objective and its bound is an upper bound on the par
    bounded), at a few points in between and at the greedy choice's s;
 2. solve the MILP (edgeopt.highs.solve_matrix: relative gap 0, stoppable, deadline-aware);
 3. price its choice with the truth (slot_value) and keep the best; stop when the MILP's bound and the best
-   true value agree within 1e-9 relative or 1e-9 absolute, or when the MILP's optimal value (HiGHS proved
+   true value agree within edgeopt's proof tolerance (1e-6 relative, at least absolute; docs/solvers.md), or when the MILP's optimal value (HiGHS proved
    it at gap 0; its dual bound can sit ~1e-7 above by HiGHS's feasibility tolerances) is within that of
    the best true value: then nothing better than the incumbent exists, by HiGHS's proof;
 4. otherwise add the tangent cut at the MILP choice's s* for every resource where theta_r < s*_r^2 - tol and
@@ -185,8 +185,10 @@ def _s_of_choice(part: Part, chosen: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class OuterApproximationOptions(Options):
-    #: Initial tangent cuts per resource, evenly spaced from the largest possible s down (besides s = 0).
-    start_points: int = option(4, at_least=1)
+    #: Initial tangent cuts per resource, evenly spaced from the largest possible s down (besides s = 0); at most
+    #: 1,000, as for the serving exact methods: the cuts are added before the clock is looked at (100,000 took
+    #: 10 s and 675 MB past a 2-s limit on offload-medium-1; 1,000 takes 0.6 s past it on offload-large-2).
+    start_points: int = option(4, at_least=1, at_most=1000)
     #: At most this many MILPs per part (then the best plan and the last bound are returned, not optimal).
     max_rounds: int = option(10_000, at_least=1)
     #: Solve a slot's independent parts (users sharing no resource or edge memory) separately.
@@ -196,7 +198,8 @@ class OuterApproximationOptions(Options):
 @register_solver
 class OuterApproximation(Solver):
     """Exact outer approximation on HiGHS: the convex MIQP's squares replaced by tangent cuts, cut at each MILP
-    choice until the MILP's bound meets the best true value (1e-9); independent parts of a slot solved apart."""
+    choice until the MILP's bound meets the best true value (the proof tolerance, 1e-6 relative); independent
+    parts of a slot solved apart."""
 
     name, family, Options = "offload-oa", "offloading", OuterApproximationOptions
     requires = ("highspy",)

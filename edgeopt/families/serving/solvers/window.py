@@ -31,12 +31,13 @@ import numpy as np
 from edgeopt.highs import solve_matrix
 from edgeopt.mec import EDGE, TOL
 from edgeopt.modeling import Model
-from edgeopt.result import Status
+from edgeopt.result import PROOF_RTOL, Status
 
-#: Relative (and absolute) tolerance at which an incumbent and a bound prove optimality.
-PROOF_TOL = 1e-9
+#: Relative (and absolute) tolerance at which an incumbent and a bound prove optimality: edgeopt's one proof
+#: tolerance (docs/solvers.md).
+PROOF_TOL = PROOF_RTOL
 #: HiGHS's integrality tolerance tightened from its 1e-6: a value near 80 on a variable 1e-6 from 1 moves the
-#: MILP's optimum by 1e-4 from the true value of the rounded plan, above PROOF_TOL on windows of thousands.
+#: MILP's optimum by 1e-4 from the true value of the rounded plan, beyond PROOF_TOL on windows of thousands.
 HIGHS_OPTIONS = {"mip_feasibility_tolerance": 1e-9}
 
 
@@ -388,7 +389,7 @@ def solve_oa(w: Window, start: tuple[np.ndarray, np.ndarray], until: float | Non
         start_x[master.z.ids] = z
         start_x[master.y.ids] = y
         start_x[master.theta.ids] = np.minimum(s ** 2, master.s_max() ** 2)
-        # a cut wherever theta lies below the square; the proof test above is relative 1e-9 of the whole
+        # a cut wherever theta lies below the square; the proof test above is relative PROOF_TOL of the whole
         # window, so a cut is due even where theta is short by far less than that per resource
         short = theta < s ** 2 - 1e-12 * np.maximum(1.0, s ** 2)
         if master.add_cuts(np.where(short, s, 0.0)) == 0:
