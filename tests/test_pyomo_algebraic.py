@@ -153,3 +153,22 @@ def test_initial_state_changes_the_optimum():
     """The warm instance's initial state matters, so the rows that carry it as a constant are exercised."""
     cold = edgeopt.generate("deployment", **WARM_BASE)
     assert _pyomo_optimum(INSTANCES["warm-start"]) < _pyomo_optimum(cold) - 1e-6
+
+
+def test_pyomo_is_imported_before_the_clock_starts():
+    """Issue 19 (item 19): the pyomo backend imported pyomo.environ inside its timed build, so a fresh process
+    charged Pyomo's plugins (0.2-1.7 s) to the first solve's time limit and tiny-1 under 2 s ended without a
+    solution. The availability check, which runs before any clock, now imports it; the first solve in a fresh
+    process proves tiny-1 (12 variables) under a 2-s limit."""
+    import subprocess
+    import sys
+
+    code = ("import sys, edgeopt\n"
+            "inst = edgeopt.load('instances/deployment/tiny-1.json')\n"
+            "edgeopt.get_solver('deployment', 'pyomo')\n"
+            "print('pyomo.environ' in sys.modules)\n"
+            "print(edgeopt.solve(inst, 'pyomo', time_limit=2).status.value)\n")
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "optimal"]

@@ -135,7 +135,10 @@ class PyomoOptions(MILPOptions):
 class PyomoSolver(MILPSolver):
     """A Pyomo ConcreteModel built from the arrays, solved by appsi_highs (exact; mip_rel_gap 0)."""
 
-    name, requires, Options = "pyomo", ("pyomo.contrib.appsi.solvers", "highspy"), PyomoOptions
+    # pyomo.environ (Pyomo's plugins: 0.2-1.7 s the first time) is imported by the availability check, before
+    # any clock starts: imported inside build(), it was charged to the first solve's time limit, and tiny-1
+    # with --time-limit 2 ended "the time limit ran out while the Pyomo model was being built" (issue 19).
+    name, requires, Options = "pyomo", ("pyomo.environ", "pyomo.contrib.appsi.solvers", "highspy"), PyomoOptions
 
     @classmethod
     def probe(cls) -> str | None:
