@@ -250,3 +250,125 @@ def test_with_a_time_limit_rounds_go_on_until_one_improves_nothing(instances_dir
     assert limited.extra["rounds"] >= 2 and limited.raw_status.endswith("the last improving nothing")
     assert limited.extra["history"][:31] == free.extra["history"]
     assert limited.objective <= free.objective
+
+
+# -- issue 19, item 9: what the population may cost ---------------------------------------------------
+def test_mutation_paints_its_runs_in_order_like_a_loop_over_them():
+    """The mutation's runs are set at once (genetic._paint); the oracle sets them one by one, a later run over an
+    earlier one, as the paper's algorithm was first written (frozen_paper_ga's mutate)."""
+    from edgeopt.families.deployment.solvers.genetic import mutate
+
+    def loop_mutate(genes, rate, rng):
+        out = genes.copy()
+        B, E, M, T = genes.shape
+        hit = rng.random(genes.shape) < rate
+        lone = np.flatnonzero(~hit.reshape(B, -1).any(axis=1))
+        hit.reshape(B, -1)[lone, rng.integers(0, E * M * T, size=lone.size)] = True
+        starts = np.argwhere(hit)
+        if starts.size:
+            lengths = rng.integers(1, T + 1, size=len(starts))
+            values = rng.integers(0, 3, size=len(starts)).astype(np.int8)
+            for (b, e, m, t), n, v in zip(starts, lengths, values):
+                out[b, e, m, t:t + n] = v
+        return out
+
+    draw = np.random.default_rng(7)
+    for case in range(300):
+        B, E, M = draw.integers(1, 4, size=3)
+        T = int(draw.integers(1, 40))
+        genes = draw.integers(0, 3, size=(B, E, M, T)).astype(np.int8)
+        rate = float(draw.choice([0.0, 0.02, 0.3, 1.0]))
+        got = mutate(genes, rate, np.random.default_rng(case))
+        assert np.array_equal(got, loop_mutate(genes, rate, np.random.default_rng(case))), (case, rate, T)
+
+
+@pytest.mark.parametrize("solver", ["genetic", "genetic-paper"])
+def test_a_population_of_several_chunks_repeats_for_a_seed_and_keeps_elitism(solver, instances_dir):
+    """300 plans on small-1 are bred and priced in two chunks (genetic.chunk_size: 256): the same seed gives the
+    same history, every plan is feasible, and elitism keeps the result at least as good as greedy."""
+    from edgeopt.families.deployment.solvers.genetic import chunk_size
+    inst = edgeopt.load(instances_dir / "deployment" / "small-1.json")
+    assert chunk_size(inst) < 300
+    options = dict(population=300, generations=2, **({"local_search": False} if solver == "genetic" else {}))
+    a, b = (edgeopt.solve(inst, solver, seed=3, **options) for _ in range(2))
+    assert a.extra["history"] == b.extra["history"] and a.extra["evaluations"] == 300 + 2 * 298
+    assert a.status == Status.FEASIBLE and deployment.evaluate(inst, a.solution).feasible
+    assert a.objective <= edgeopt.solve(inst, "greedy").objective + 1e-9 * abs(a.objective)
+
+
+def test_a_generation_cut_by_the_clock_keeps_the_population_and_its_best(instances_dir):
+    """Past its deadline a generation still breeds one chunk, whose children take the places of the worst plans:
+    the population keeps its size, its best plans and its elite."""
+    import time
+    from edgeopt.families.deployment.solvers import genetic as ga
+    inst = edgeopt.load(instances_dir / "deployment" / "medium-1.json")
+    assert inst.cloud_enabled  # so that a plan's fitness is its price, with no penalty
+    rng = np.random.default_rng(0)
+    pop = ga.Population(inst)
+    genes, fitness = pop.price(ga.first_population(inst, 40, rng))
+    before_genes, before_fitness = genes.copy(), fitness.copy()
+    order = np.argsort(fitness, kind="stable")
+    options = ga.GeneticOptions(population=40, elitism=2)
+    new_genes, new_fitness = ga.next_generation(pop, genes, fitness, options, ga.mutation_rate_for(inst, None),
+                                                ga.edge_crossover, rng, chunk=5, until=time.perf_counter() - 1.0)
+    assert new_genes.shape == before_genes.shape and new_fitness.shape == (40,)
+    kept = order[:35]  # the 35 best plans stay where they were; the 5 worst made room for the first chunk
+    assert np.array_equal(new_genes[kept], before_genes[kept]) and np.array_equal(new_fitness[kept], before_fitness[kept])
+    for g, f in zip(new_genes[order[35:]], new_fitness[order[35:]]):  # each child priced as the evaluator does
+        assert close(f, oracle(inst, g))
+    assert new_fitness.min() <= before_fitness.min()
+
+
+def test_a_population_beyond_its_genes_is_refused_before_any_work(monkeypatch, tiny):
+    """The population's genes in all are bounded (genetic.MAX_POPULATION_GENES) before the greedy, the first
+    population or anything else runs."""
+    from edgeopt.families.deployment.solvers import genetic as ga
+    inst = tiny["links"]
+    genes = inst.num_edges * inst.num_models * inst.slots
+    monkeypatch.setattr(ga, "MAX_POPULATION_GENES", 50 * genes)
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("work started")
+    monkeypatch.setattr(ga, "greedy_plans", no_work)
+    for solver in ("genetic", "genetic-paper"):
+        with pytest.raises(ValueError, match=rf"option population: must be at most 50 on this instance \({genes} genes"):
+            edgeopt.solve(inst, solver, population=51)
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("population=100001", "option population: must be between 2 and 100000, got 100001"),
+    ("tournament_size=1001", "option tournament_size: must be between 1 and 1000, got 1001")])
+def test_population_and_tournament_beyond_their_bounds_exit_2(capsys, instances_dir, option, message):
+    """Issue 19, item 9: no upper bound; population=10000 ran 88 s past a 3-s limit on large-2 and reached 10 GB."""
+    from edgeopt.cli import main
+    code = main(["solve", str(instances_dir / "deployment" / "tiny-1.json"), "--solver", "genetic", "--option",
+                 option, "--option", "generations=0", "--time-limit", "1"])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.strip().splitlines() == [f"edgeopt: error: {message}"] and "Traceback" not in out
+
+
+def test_the_largest_population_stops_at_the_time_limit_in_bounded_memory(instances_dir, tmp_path):
+    """Issue 19, item 9: population=10000 with --time-limit 3 ran 88 s and reached 10 GB on large-2 (the whole
+    population built, then repaired, routed and priced in one batch). The largest population allowed
+    (genetic.MAX_POPULATION) now returns within the time limit's allowance and under 2 GB, measured in a child
+    process (its own peak)."""
+    import subprocess
+    import sys
+    child = (
+        "import resource, sys, time\n"
+        "from edgeopt.cli import main\n"
+        "t = time.perf_counter()\n"
+        "code = main(sys.argv[1:])\n"
+        "print('CHILD', code, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+    argv = ["solve", str(instances_dir / "deployment" / "large-2.json"), "--solver", "genetic", "--seed", "0",
+            "--option", "population=100000", "--time-limit", "2", "-o", str(tmp_path / "plan.json")]
+    try:
+        p = subprocess.run([sys.executable, "-c", child, *argv], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("population at its bound ran a minute past a 2-s time limit")
+    line = [s for s in p.stdout.splitlines() if s.startswith("CHILD ")]
+    assert p.returncode == 0 and line, p.stderr[-2000:]
+    _, code, seconds, peak_kib = line[0].split()
+    assert int(code) == 0 and (tmp_path / "plan.json").exists()
+    assert float(seconds) < 20.0  # loading large-2 and a 2-s limit; generous for a loaded machine
+    assert int(peak_kib) < 2 * 1024 * 1024  # ru_maxrss is in KiB on Linux

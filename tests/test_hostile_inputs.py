@@ -348,3 +348,38 @@ def test_generator_sizes_beyond_the_limits_are_refused_before_any_work(capsys, t
     out = tmp_path / "big.json"
     code, _, err = run(capsys, "generate", family, *args, "-o", out)
     assert code == 2 and message in err and not out.exists()
+
+
+@pytest.mark.parametrize(("solver", "source", "option", "message"), [
+    ("offload-oa", INSTANCES / "offloading" / "offload-tiny-1.json", "start_points=1001",
+     "option start_points: must be between 1 and 1000, got 1001"),
+    ("tabu", GAP1, "tenure=10000000000000000000", "option tenure: must be between 1 and 1000000000, got 10000000000000000000")])
+def test_option_sizes_beyond_their_bounds_exit_2(capsys, solver, source, option, message):
+    """Issue 19, item 9: offload-oa added start_points x resources cuts before it looked at the clock (100,000 ran
+    10 s and 675 MB past a 2-s limit on offload-medium-1); tabu's tenure=10**19 overflowed its int64 tabu list
+    (an OverflowError traceback)."""
+    code, _, err = run(capsys, "solve", source, "--solver", solver, "--option", option, "--time-limit", "1")
+    assert code == 2 and err.strip().splitlines() == [f"edgeopt: error: {message}"]
+
+
+def test_enumeration_of_a_slot_with_many_unservable_users_stays_in_bounded_memory(tmp_path):
+    """Issue 19, item 9: users that can be served nowhere add nothing to offload-enumerate's count but a column
+    each to its blocks of 65,536 combinations; with split=False, 3,009 users took 4.7 GB and ran 34 s past a 3-s
+    limit. Blocks now hold at most 2^21 (combination, user) cells. Here 609 users: the old blocks took about
+    2.5 GB; numpy's allocations are measured by tracemalloc."""
+    import tracemalloc
+    data = edgeopt.load(INSTANCES / "offloading" / "offload-tiny-1.json").data
+    data = copy.deepcopy(data)
+    data["cloud"]["enabled"] = False
+    data["edges"].append({**data["edges"][0], "name": "small", "gpu_memory_gb": 1.0})  # fits no model
+    user = data["users"][0]
+    data["users"] = ([{**user, "name": f"s{i}"} for i in range(9)]  # 5 choices each: 5^9 = 1,953,125 in all
+                     + [{**user, "name": f"x{i}", "edge": "small"} for i in range(600)])
+    inst = edgeopt.load(write(tmp_path, "unservable.json", data))
+    tracemalloc.start()
+    try:
+        result = edgeopt.solve(inst, "offload-enumerate", split=False, time_limit=0.5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.status == edgeopt.Status.TIME_LIMIT and peak < 500 * 2 ** 20

@@ -22,8 +22,14 @@ decisions, as the paper does. Each generation:
 
 The first population holds the greedy plan, the cloud-only plan, random feasible plans and
 mutated copies of the greedy plan; with elitism the result is never worse than greedy and
-cloud-only. The whole population is repaired, routed and priced in batched numpy operations.
-The run is deterministic for a seed (``seed=None`` means 0) when no time limit cuts it short.
+cloud-only. The population is built, bred, repaired, routed and priced in batched numpy operations, in
+chunks (:func:`chunk_size`; one holds the default population of every bundled instance, so chunks change
+no default run) with the time limit checked between them: a huge population stops within a chunk's time
+of the limit, and what is held beyond the population itself is one chunk's work. A generation cut by the
+limit puts its children so far in place of the worst plans of the population before it. The population
+is bounded before any work (:data:`MAX_POPULATION` plans and :data:`MAX_POPULATION_GENES` genes in all;
+the tournament by :data:`MAX_TOURNAMENT`). The run is deterministic for a seed (``seed=None`` means 0)
+when no time limit cuts it short.
 
 **genetic**, the same genome, fitness, repair, first population, tournaments, mutation and elitism, with
 two changes (docs/heuristics.md has the measurements behind them: the paper's generations leave plans
@@ -70,6 +76,24 @@ TOURNAMENT_SIZE = 3  # individuals compared in each tournament that picks a pare
 ELITISM = 2  # best individuals copied unchanged into the next generation
 SEED_MUTATION_RATE = 0.05  # mutation rate of the greedy plan's copies in the first population
 
+# -- what the options may cost (issue 19; docs/heuristics.md) ---------------------------------------
+#: The most plans a population may hold (option ``population``).
+MAX_POPULATION = 100_000
+#: The most genes a population may hold in all (``population`` x edges x models x slots): the population
+#: and the next one are held as one byte per gene, so about 2 x this many bytes: a generation of
+#: MAX_POPULATION plans on large-2 (4,680 genes each) peaked at 0.95 GB (measured).
+MAX_POPULATION_GENES = 500_000_000
+#: The most individuals a tournament may compare (option ``tournament_size``).
+MAX_TOURNAMENT = 1_000
+#: A chunk of the population (built, bred and priced together, the time limit checked between chunks) holds
+#: at most CHUNK_PLANS plans, CHUNK_GENES genes and CHUNK_CELLS routing cells (a plan's routing holds
+#: (edges + regions + routes) x models x slots numbers), and at least one plan: a chunk of large-2 (56 plans)
+#: is priced in about 0.3 s and 60 MB, and one chunk holds the default population (40) of every bundled
+#: instance, so that chunks change no default run.
+CHUNK_PLANS = 256
+CHUNK_GENES = 1 << 18
+CHUNK_CELLS = 1 << 23
+
 
 def genes_of(stored: np.ndarray, loaded: np.ndarray) -> np.ndarray:
     """Genes 0 = absent, 1 = stored, 2 = stored and loaded, from the decisions (loaded implies stored)."""
@@ -88,10 +112,41 @@ def mutate(genes: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarr
     if starts.size:
         lengths = rng.integers(1, T + 1, size=len(starts))
         values = rng.integers(0, 3, size=len(starts)).astype(np.int8)
-        slot = np.arange(T)
-        for (b, e, m, t), n, v in zip(starts, lengths, values):
-            out[b, e, m, (slot >= t) & (slot < t + n)] = v
+        _paint(out.reshape(B * E * M, T), np.ravel_multi_index(starts[:, :3].T, (B, E, M)), starts[:, 3],
+               np.minimum(starts[:, 3] + lengths, T), values)
     return out
+
+
+def _paint(rows: np.ndarray, row: np.ndarray, start: np.ndarray, end: np.ndarray, values: np.ndarray) -> None:
+    """Set ``rows[row[k], start[k]:end[k]] = values[k]`` for k = 0, 1, ... in turn (a later run overwrites
+    an earlier one), in O(cells x log(slots) + runs) numpy work instead of one Python step per run.
+
+    Each cell takes the value of the last run that covers it. A run is split into two (overlapping) spans of
+    a power-of-two length 2^j, recorded as the run's number at level j; going down the levels, a span hands
+    its highest run number to its two halves; at level 0 each cell holds the last run covering it."""
+    touched, row = np.unique(row, return_inverse=True)
+    R, T = touched.size, rows.shape[1]
+    k = np.arange(row.size)
+    length = end - start
+    level = np.zeros(row.size, dtype=np.int64)
+    while True:  # floor(log2(length)), exactly in integers
+        longer = (length >> (level + 1)) > 0
+        if not longer.any():
+            break
+        level += longer
+    last = None
+    for j in range(int(level.max()), -1, -1):
+        width = T - (1 << j) + 1  # the spans of length 2^j that fit in a row start at 0 .. T - 2^j
+        here = np.full((R, width), -1, dtype=np.int64)
+        if last is not None:  # the halves of the spans of length 2^(j+1)
+            half = 1 << j
+            np.maximum(here[:, :last.shape[1]], last, out=here[:, :last.shape[1]])
+            np.maximum(here[:, half:half + last.shape[1]], last, out=here[:, half:half + last.shape[1]])
+        at = level == j
+        np.maximum.at(here, (row[at], start[at]), k[at])
+        np.maximum.at(here, (row[at], end[at] - (1 << j)), k[at])
+        last = here
+    rows[touched] = np.where(last >= 0, values[np.maximum(last, 0)], rows[touched])
 
 
 def crossover(a: np.ndarray, b: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -145,29 +200,90 @@ class Population:
         return genes_of(stored, loaded), fitness
 
 
-def first_population(inst, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Greedy, cloud-only, then alternately random feasible plans and mutated copies of the greedy plan."""
+def _first_members(inst, size: int, rng: np.random.Generator):
+    """The first population's plans one by one: greedy, cloud-only, then alternately random feasible plans
+    and mutated copies of the greedy plan."""
     plans = [genes_of(*plan) for plan in greedy_plans(inst)]
     greedy = plans[0]
-    members = plans + [np.zeros_like(greedy)]
-    while len(members) < size:
-        if len(members) % 2 == 0:
-            members.append(genes_of(*random_plan(inst, rng)))
+    members = (plans + [np.zeros_like(greedy)])[:size]
+    yield from members
+    for i in range(len(members), size):
+        if i % 2 == 0:
+            yield genes_of(*random_plan(inst, rng))
         else:
-            members.append(mutate(greedy[None], SEED_MUTATION_RATE, rng)[0])
-    return np.stack(members[:size])
+            yield mutate(greedy[None], SEED_MUTATION_RATE, rng)[0]
+
+
+def first_population(inst, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Greedy, cloud-only, then alternately random feasible plans and mutated copies of the greedy plan."""
+    return np.stack(list(_first_members(inst, size, rng)))
+
+
+def chunk_size(instance) -> int:
+    """Plans per chunk: at most CHUNK_PLANS, CHUNK_GENES genes and CHUNK_CELLS routing cells, at least one."""
+    per_slot = instance.num_models * instance.slots
+    cells = (instance.num_edges + 2 * instance.num_regions + instance.num_pairs) * per_slot
+    return max(1, min(CHUNK_PLANS, CHUNK_GENES // (instance.num_edges * per_slot), CHUNK_CELLS // cells))
+
+
+def priced_first_population(pop: "Population", size: int, rng: np.random.Generator, *, chunk: int,
+                            until: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(genes, fitness) of the first population, built and priced ``chunk`` plans at a time; at ``until``
+    it stops after the chunk under way (the first chunk, greedy and cloud-only in it, is always priced)."""
+    inst = pop.inst
+    genes = np.empty((size, inst.num_edges, inst.num_models, inst.slots), dtype=np.int8)
+    fitness = np.empty(size)
+    members = _first_members(inst, size, rng)
+    done = 0
+    while done < size:
+        if done and until is not None and time.perf_counter() >= until:
+            break
+        n = min(chunk, size - done)
+        genes[done:done + n], fitness[done:done + n] = pop.price(np.stack([next(members) for _ in range(n)]))
+        done += n
+    return genes[:done], fitness[:done]
 
 
 def next_generation(pop: "Population", genes: np.ndarray, fitness: np.ndarray, options, mutation_rate: float,
-                    cross, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                    cross, rng: np.random.Generator, *, chunk: int | None = None,
+                    until: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One generation: the ``elitism`` fittest kept, the rest children of tournament winners by ``cross``
-    (crossover or edge_crossover) and mutation, repaired and priced; (genes, fitness) of the new population."""
-    elite = np.argsort(fitness, kind="stable")[:options.elitism]
-    n = options.population - options.elitism
-    a = genes[tournament(fitness, n, options.tournament_size, rng)]
-    b = genes[tournament(fitness, n, options.tournament_size, rng)]
-    child_genes, child_fitness = pop.price(mutate(cross(a, b, options.crossover_rate, rng), mutation_rate, rng))
-    return np.concatenate([genes[elite], child_genes]), np.concatenate([fitness[elite], child_fitness])
+    (crossover or edge_crossover) and mutation, repaired and priced; (genes, fitness) of the new population.
+
+    Children are bred and priced ``chunk`` at a time (all at once by default). At ``until`` the generation
+    stops after the chunk under way: its children so far replace the worst plans of the old population,
+    in place (``genes`` and ``fitness`` are changed), so that a cut costs no copy of the population."""
+    size = options.population
+    order = np.argsort(fitness, kind="stable")
+    keep = min(options.elitism, fitness.size)
+    n = size - options.elitism
+    chunk = max(1, n) if chunk is None else chunk
+    new_genes = np.empty((size,) + genes.shape[1:], dtype=genes.dtype)
+    new_fitness = np.empty(size)
+    # np.take(out=, mode="clip") gathers rows in place: a fancy index (or mode="raise") holds one more copy.
+    np.take(genes, order[:keep], axis=0, out=new_genes[:keep], mode="clip")
+    new_fitness[:keep] = fitness[order[:keep]]
+    filled = keep
+    while filled < keep + n:
+        if filled > keep and until is not None and time.perf_counter() >= until:
+            break
+        c = min(chunk, keep + n - filled)
+        a = genes[tournament(fitness, c, options.tournament_size, rng)]
+        b = genes[tournament(fitness, c, options.tournament_size, rng)]
+        new_genes[filled:filled + c], new_fitness[filled:filled + c] = pop.price(
+            mutate(cross(a, b, options.crossover_rate, rng), mutation_rate, rng))
+        filled += c
+    if filled == size:
+        return new_genes, new_fitness
+    # Cut short (or bred from a first population the limit cut short): the worst old plans make room.
+    made = filled - keep
+    room = min(made, fitness.size - keep)
+    worst = order[fitness.size - room:]
+    genes[worst], fitness[worst] = new_genes[keep:keep + room], new_fitness[keep:keep + room]
+    if room < made:
+        return (np.concatenate([genes, new_genes[keep + room:filled]]),
+                np.concatenate([fitness, new_fitness[keep + room:filled]]))
+    return genes, fitness
 
 
 def mutation_rate_for(instance, rate: float | None) -> float:
@@ -190,15 +306,23 @@ def _plan_or_none(solver, instance, genes: np.ndarray, pop: "Population", *, bui
 
 @dataclass(frozen=True)
 class GeneticOptions(Options):
-    population: int = option(POPULATION, at_least=2)
+    population: int = option(POPULATION, at_least=2, at_most=MAX_POPULATION)
     generations: int = option(GENERATIONS, at_least=0)
     crossover_rate: float = option(CROSSOVER_RATE, at_least=0.0, at_most=1.0)
     mutation_rate: float | None = option(MUTATION_RATE, at_least=0.0, at_most=1.0)  # None: 1 / genes
-    tournament_size: int = option(TOURNAMENT_SIZE, at_least=1)
+    tournament_size: int = option(TOURNAMENT_SIZE, at_least=1, at_most=MAX_TOURNAMENT)
     elitism: int = option(ELITISM, at_least=0)
 
     def check(self) -> None:
         require(self.elitism < self.population, "elitism", "below population", self.elitism)
+
+    def check_size(self, instance) -> None:
+        """The population's genes in all within MAX_POPULATION_GENES (checked before any work)."""
+        genes = instance.num_edges * instance.num_models * instance.slots
+        most = max(2, MAX_POPULATION_GENES // genes)
+        require(self.population <= most, "population",
+                f"at most {most:,} on this instance ({genes:,} genes a plan, at most "
+                f"{MAX_POPULATION_GENES:,} in all)", self.population)
 
 
 @register_solver
@@ -209,21 +333,24 @@ class GeneticPaper(Solver):
     name, family, Options = "genetic-paper", "deployment", GeneticOptions
 
     def run(self, instance, options, *, time_limit, seed, started):
+        options.check_size(instance)
         mutation_rate = mutation_rate_for(instance, options.mutation_rate)
         pop = Population(instance)
         build = time.perf_counter() - started
         t1 = time.perf_counter()
+        stop, chunk = deadline(started, time_limit), chunk_size(instance)
         rng = np.random.default_rng(0 if seed is None else seed)
-        genes, fitness = pop.price(first_population(instance, options.population, rng))
+        genes, fitness = priced_first_population(pop, options.population, rng, chunk=chunk, until=stop)
         best = int(np.argmin(fitness))
         best_genes, best_fitness = genes[best].copy(), float(fitness[best])
         history = [best_fitness]
-        stopped = "completed"
+        stopped = "completed" if fitness.size == options.population else "stopped by the time limit"
         for _ in range(options.generations):
             if time_limit is not None and time.perf_counter() - started >= time_limit:
                 stopped = "stopped by the time limit"
                 break
-            genes, fitness = next_generation(pop, genes, fitness, options, mutation_rate, crossover, rng)
+            genes, fitness = next_generation(pop, genes, fitness, options, mutation_rate, crossover, rng,
+                                             chunk=chunk, until=stop)
             best = int(np.argmin(fitness))
             if fitness[best] < best_fitness:
                 best_genes, best_fitness = genes[best].copy(), float(fitness[best])
@@ -249,13 +376,16 @@ class Genetic(Solver):
     name, family, Options = "genetic", "deployment", ImprovedOptions
 
     def run(self, instance, options, *, time_limit, seed, started):
+        options.check_size(instance)
         mutation_rate = mutation_rate_for(instance, options.mutation_rate)
         pop = Population(instance)
         build = time.perf_counter() - started
         t1 = time.perf_counter()
-        stop = deadline(started, time_limit)
+        stop, chunk = deadline(started, time_limit), chunk_size(instance)
+        # The first round leaves at least half of a time limit to its local search.
+        first_until = stop if stop is None or not options.local_search else started + 0.5 * time_limit
         rng = np.random.default_rng(0 if seed is None else seed)
-        genes, fitness = pop.price(first_population(instance, options.population, rng))
+        genes, fitness = priced_first_population(pop, options.population, rng, chunk=chunk, until=first_until)
         best = int(np.argmin(fitness))
         best_genes, best_fitness = genes[best].copy(), float(fitness[best])
         plan_genes, plan_fitness = best_genes, best_fitness  # the best plan so far, local search included
@@ -263,11 +393,11 @@ class Genetic(Solver):
         while True:
             rounds += 1
             start_fitness = plan_fitness
-            # The first round leaves at least half of a time limit to its local search.
-            until = stop if rounds > 1 or stop is None or not options.local_search else started + 0.5 * time_limit
+            until = stop if rounds > 1 else first_until
             done = 0
             while done < options.generations and (until is None or time.perf_counter() < until):
-                genes, fitness = next_generation(pop, genes, fitness, options, mutation_rate, edge_crossover, rng)
+                genes, fitness = next_generation(pop, genes, fitness, options, mutation_rate, edge_crossover, rng,
+                                                 chunk=chunk, until=until)
                 best = int(np.argmin(fitness))
                 if fitness[best] < best_fitness:
                     best_genes, best_fitness = genes[best].copy(), float(fitness[best])

@@ -43,6 +43,9 @@ ITERATIONS_PER_JOB = 50
 MIN_ITERATIONS = 2_000
 #: Tabu tenure; None: max(7, jobs / 10) (Diaz & Fernandez's order of magnitude), plus a random 0..tenure/2.
 TENURE = None
+#: The largest tenure (option ``tenure``): far beyond any run's iterations, and the iteration until which a move
+#: is tabu must fit the int64 tabu list (tenure=10**19 was an OverflowError traceback).
+MAX_TENURE = 10 ** 9
 #: Per-move multiplier of an overloaded agent's weight (> 1) and of every other agent's (< 1).
 PENALTY_UP = 1.1
 PENALTY_DOWN = 0.98
@@ -58,7 +61,7 @@ class TabuOptions(Options):
     """The constants above; None means the instance-dependent default."""
 
     iterations: int | None = option(None, at_least=0)
-    tenure: int | None = option(TENURE, at_least=1)
+    tenure: int | None = option(TENURE, at_least=1, at_most=MAX_TENURE)
     penalty_up: float = option(PENALTY_UP, above=1)
     penalty_down: float = option(PENALTY_DOWN, above=0, below=1)
     stall: int | None = option(STALL, at_least=1)
