@@ -832,6 +832,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say_interrupted(terminal)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as exc:  # an optional package (torch, dask) the command needs
+        missing = registry.missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"edgeopt: error: {missing}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader went away (`edgeopt show x | head`): stop quietly, and keep Python from
         # complaining again when it flushes stdout at exit.

@@ -217,6 +217,19 @@ def all_names() -> list[str]:
 
 _IMPORT_ERRORS: dict[type, str | None] = {}
 
+#: The optional packages and the extra of edgeopt that installs each (pyproject.toml).
+EXTRAS = {"torch": "rl", "pettingzoo": "rl", "gymnasium": "rl", "dask": "dask", "distributed": "dask"}
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """When ``exc`` says an optional package is not installed: the sentence that names the extra to install
+    (``torch is not installed: pip install "edgeopt[rl]"``); None otherwise."""
+    name = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    top = (name or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    return f'{top} is not installed; it comes with pip install "edgeopt[{EXTRAS[top]}]"'
+
 
 def import_error(cls: type) -> str | None:
     """Why the solver cannot run here (its backend package does not import), or None. Checked once."""
@@ -226,7 +239,7 @@ def import_error(cls: type) -> str | None:
             try:
                 importlib.import_module(module)
             except Exception as exc:  # an import can fail with ImportError or a broken shared library
-                error = f"{module}: {type(exc).__name__}: {exc}"
+                error = missing_extra(exc) or f"{module}: {type(exc).__name__}: {exc}"
                 break
         if error is None:
             error = cls.probe()

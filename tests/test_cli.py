@@ -393,3 +393,38 @@ def test_a_400_digit_argument_is_named_not_echoed(capsys, tmp_path, monkeypatch,
     assert code == 2 and out == "" and named in lines[-1], err
     assert len(lines[-1]) < 200 and "characters)" in lines[-1], lines[-1]
     assert not (tmp_path / "policy.pt").exists()
+
+
+_WITHOUT_EXTRAS = """
+import sys
+
+class NotInstalled:  # torch, pettingzoo, dask and distributed as if their extras were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "pettingzoo", "gymnasium", "dask", "distributed"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+from edgeopt.cli import run
+sys.argv = ["edgeopt", *sys.argv[1:]]
+run()
+"""
+
+
+@pytest.mark.parametrize("argv, extra", [
+    (["solve", "instances/offloading/offload-tiny-1.json", "--solver", "mappo"], "rl"),
+    (["train", "offloading", "--steps", "10", "-o", "{tmp}/p.pt"], "rl"),
+    (["compare", "instances/deployment/tiny-1.json", "--solvers", "greedy", "--dask", "127.0.0.1:1", "--no-progress"],
+     "dask"),
+], ids=["solve-mappo", "train", "compare-dask"])
+def test_a_missing_optional_package_names_the_extra(tmp_path, argv, extra):
+    """Issue 19: without torch (or dask) the learned solvers, training and a Dask sweep end with exit 2 and one
+    line naming the extra to install; `train` printed a ModuleNotFoundError traceback."""
+    root = Path(__file__).resolve().parents[1]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS, *args], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert last.startswith("edgeopt: error:") and f'pip install "edgeopt[{extra}]"' in last, last
+    assert not (tmp_path / "p.pt").exists()
