@@ -3,6 +3,7 @@ tiny generated instances, the evaluator, the heuristics, malformed files and the
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import re
@@ -70,12 +71,13 @@ def test_files_parse_into_five_named_maximisation_problems(published):
         assert "cost" not in first.data
 
 
-def test_bundled_files_are_the_shared_data_unchanged():
-    shared = INSTANCES.parent.parent / "shared" / "data" / "orlib-gap"
-    if not shared.is_dir():
-        pytest.skip("the shared data folder is not beside this checkout")
+def test_bundled_files_are_the_orlib_files_unchanged():
+    """The README records each file's SHA-256 as copied from OR-Library; a changed byte fails here."""
+    rows = re.findall(r"^\| (gap\d)\.txt \| `([0-9a-f]{64})` \|\s*$", (GAP_DIR / "README.md").read_text(), re.M)
+    recorded = dict(rows)
+    assert sorted(recorded) == sorted(PUBLISHED)
     for f in PUBLISHED:
-        assert (GAP_DIR / f"{f}.txt").read_bytes() == (shared / f"{f}.txt").read_bytes()
+        assert hashlib.sha256((GAP_DIR / f"{f}.txt").read_bytes()).hexdigest() == recorded[f], f
 
 
 # -- exact backends --------------------------------------------------------------------------------
