@@ -64,9 +64,11 @@ def get_solver(kind: str, name: str):
     return cls()
 
 
-def solve(instance, solver: str = "highs", *, time_limit: float | None = None, seed: int | None = None,
+def solve(instance, solver: str | None = None, *, time_limit: float | None = None, seed: int | None = None,
           **options) -> Result:
-    """Solve ``instance`` with the named solver; the result is always re-checked by the evaluator.
+    """Solve ``instance`` with the named solver (default: its family's exact method, ``default_solver``:
+    highs for deployment and gap, enumerate, offload-oa, hindsight); the result is always re-checked by
+    the evaluator.
 
     If the family's pre-check proves the instance infeasible (e.g. a requested model fits nowhere and
     the cloud is disabled), every solver returns ``infeasible`` with that reason without running.
@@ -74,6 +76,7 @@ def solve(instance, solver: str = "highs", *, time_limit: float | None = None, s
     an instance file (read by :func:`edgeopt.load`; a file holding several problems is refused: solve each).
     """
     instance = _one_instance(instance)
+    solver = registry.family_of(instance).default_solver if solver is None else solver
     s = get_solver(instance.kind, solver)
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")

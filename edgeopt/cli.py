@@ -250,44 +250,68 @@ def cmd_solve(args) -> int:
         raise problems[0] if len(problems) == 1 else _Several(problems)
     if args.output is not None and len(loaded) > 1:
         raise UserError(f"-o/--output writes one solution file; {args.files[0]} holds {len(loaded)} problems")
-    _solver_for(args.solver, loaded)
+    solvers = [args.solver or edgeopt.family(inst.kind).default_solver for _, inst in loaded]
+    for name, item in zip(solvers, loaded):
+        _solver_for(name, [item])
+    jobs = []
+    for name, (path, inst) in zip(solvers, loaded):  # every option is checked before anything is solved
+        options = {} if args.warm_start is None else {"warm_start": _warm_start(args.warm_start, name, path, inst)}
+        if args.cuts is not None:
+            options["formulation"] = {"cuts": _cuts(args.cuts, name, inst)}
+        options.update(_solver_options(args.option, name, inst))
+        jobs.append((path, inst, name, options))
+    from edgeopt.comparison.reference import lookup
+
+    tables = _reference_tables(args.reference, args.files)
+    found = {inst.name: lookup(tables, inst.name, inst.hash)[0] for _, inst in loaded}
+    known = {name: ref for name, ref in found.items() if ref is not None and ref.value is not None}
+
+    def solved(path, inst, name, options) -> Result:
+        with _user_input():
+            return edgeopt.solve(inst, name, time_limit=args.time_limit, seed=args.seed, **options)
 
     results = []
-    for path, inst in loaded:
-        options = {} if args.warm_start is None else {"warm_start": _warm_start(args.warm_start, args.solver, path, inst)}
-        if args.cuts is not None:
-            options["formulation"] = {"cuts": _cuts(args.cuts, args.solver, inst)}
-        options.update(_solver_options(args.option, args.solver, inst))
-        with _user_input():
-            result = edgeopt.solve(inst, args.solver, time_limit=args.time_limit, seed=args.seed, **options)
+    if len(jobs) == 1 and not several:
+        path, inst, name, options = jobs[0]
+        result = solved(*jobs[0])
         results.append((path, inst, result))
-
-    if len(results) == 1 and not several:
-        path, inst, result = results[0]
         print(fields([("instance", f"{inst.name} ({printable(path)})")]))
         print(result.summary())
+        ref = known.get(inst.name)
+        if ref is not None and result.objective is not None:
+            kind = "proven optimum" if ref.optimum is not None else "best known"
+            print(fields([("reference", f"{number(ref.value)} ({kind}, {printable(ref.source)}); this run's gap to "
+                                        f"it {percent(edgeopt.relative_gap(result.objective, ref.value, inst.sense))}")]))
     else:
-        from edgeopt.comparison.reference import lookup
-
-        # One line per instance: per file for JSON files, per problem (by name) for OR-Library files.
+        # One line per instance as it finishes: per file for JSON files, per problem (by name) for OR-Library
+        # files; a Ctrl-C keeps the lines already printed.
         label = (lambda path, inst: inst.name) if several else (lambda path, inst: printable(path))
-        tables = _reference_tables(args.reference, args.files)
-        found = {inst.name: lookup(tables, inst.name, inst.hash)[0] for _, inst, _ in results}
-        known = {name: ref.value for name, ref in found.items() if ref is not None and ref.value is not None}
-        header = ["instance" if several else "file", "status", "objective", "bound", "gap"]
-        header += ["reference", "ref_gap"] if known else []
-        rows = []
-        for path, inst, r in results:
-            row = [label(path, inst), r.status.value, number(r.objective), number(r.bound), percent(r.gap)]
+        header = ["instance" if several else "file"] + ([] if args.solver else ["solver"])
+        header += ["status", "objective", "bound", "gap"] + (["reference", "ref_gap"] if known else []) + ["time"]
+        widths = [max(len(header[0]), *(len(label(p, i)) for p, i in loaded))]
+        widths += [max(len(header[1]), *map(len, solvers))] if not args.solver else []
+        widths += [max(len(h), w) for h, w in zip(header[len(widths):], [11, 14, 14, 9, 14, 9, 10])]
+        align = "l" * (1 if args.solver else 2) + "l" + "r" * (len(header) - (2 if args.solver else 3))
+
+        def line(cells) -> str:
+            return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(cells, widths, align)).rstrip()
+
+        print(line(header))
+        print("  ".join("-" * w for w in widths), flush=True)
+        for path, inst, name, options in jobs:
+            r = solved(path, inst, name, options)
+            results.append((path, inst, r))
+            cells = [label(path, inst)] + ([] if args.solver else [name])
+            cells += [r.status.value, number(r.objective), number(r.bound), percent(r.gap)]
             if known:
                 ref = known.get(inst.name)
-                row += [number(ref), percent(edgeopt.relative_gap(r.objective, ref, inst.sense))]
-            rows.append(row + [f"{r.build_seconds + r.solve_seconds:.3f} s"])
-        print(table(header + ["time"], rows, "ll" + "r" * (len(header) - 1)))
+                value = None if ref is None else ref.value
+                cells += [number(value), percent(edgeopt.relative_gap(r.objective, value, inst.sense))]
+            print(line(cells + [f"{r.build_seconds + r.solve_seconds:.3f} s"]), flush=True)
         for path, inst, r in results:
             if r.message:
                 print(f"{label(path, inst)}: {r.message}")
-        used = sorted({found[name].source for name in known})
+        used = sorted({known[inst.name].source for _, inst, _ in results if inst.name in known})
         if used:
             print(f"references: {', '.join(printable(u) for u in used)} (matched by name and content hash)")
 
@@ -608,6 +632,29 @@ def cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def cmd_tour(args) -> int:
+    from edgeopt.comparison.tour import tour
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    out = Path(args.out)
+    try:
+        with _user_input():
+            families = None if args.families is None else [f.strip() for f in args.families.split(",")]
+            df = tour(args.instances, out, workers=args.workers, families=families, time_scale=args.time_scale,
+                      say=say)
+    except KeyboardInterrupt:
+        kept = len(list((out / "results").glob("*.json"))) if (out / "results").is_dir() else 0
+        print(f"edgeopt: interrupted; {kept} finished run(s) are kept in {printable(str(out))}/results: run the same "
+              f"command again to do only the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not df.empty:
+        print(f"\nwrote {printable(str(out / 'report.html'))} (the report, with plots), "
+              f"{printable(str(out / 'tour.md'))}, {printable(str(out / 'results.csv'))}")
+    return EXIT_OK
+
+
 def _update_target(named: str | None, paths: Sequence[str]) -> Path:
     """The .solu file --update-reference writes: the one named, else the nearest one beside the instances
     (never the copy inside the installed package)."""
@@ -662,7 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="SOLU",
                    help="reference values (.solu, matched by instance name) for the table's ref_gap column; "
                         "default: the bundled instances/reference.solu when present")
-    p.add_argument("--solver", required=True, help="solver name (see `edgeopt solvers`)")
+    p.add_argument("--solver", help="solver name (see `edgeopt solvers`); default: each family's exact method "
+                                    "(highs for deployment and gap, enumerate, offload-oa, hindsight)")
     p.add_argument("--time-limit", type=_positive_seconds, metavar="S", help="time limit per file, in seconds")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), metavar="N", help="random seed (0 to 2^31-1)")
     p.add_argument("--warm-start", metavar="SOLVER|SOLUTION",
@@ -758,6 +806,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write newly proven optima, better solutions and tighter bounds to SOLU (default: the "
                         "--reference file, else instances/reference.solu), printing every change")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("tour", help="every family: exact methods against heuristics and learned solvers (a few "
+                                    "minutes)",
+                       description="The first command to run: for every family, its exact method against its "
+                                   "heuristics and learned solvers on a few bundled instances (about two minutes on "
+                                   "two cores). One line per run as it finishes; then, per family, each method's gap "
+                                   "to the proven optimum and its time, in the terminal, DIR/tour.md and "
+                                   "DIR/report.html. Ctrl-C keeps the finished runs; running it again does only "
+                                   "the rest.")
+    p.add_argument("--instances", default="instances", metavar="DIR",
+                   help="the bundled instances folder (default: instances, in the clone's top folder)")
+    p.add_argument("--out", default="edgeopt-tour", metavar="DIR", help="where results and reports go "
+                                                                        "(default: edgeopt-tour)")
+    p.add_argument("--families", metavar="A,B", help=f"only these families ({', '.join(kinds)})")
+    p.add_argument("--workers", type=_int_at_least(1), metavar="N", help="worker processes (default: the cores)")
+    p.add_argument("--time-scale", type=_positive("a positive factor"), default=1.0, metavar="X",
+                   help="multiply every run's time limit by X (default 1)")
+    p.set_defaults(func=cmd_tour)
 
     p = sub.add_parser("schema", help="print the JSON Schema of an instance kind")
     p.add_argument("kind", metavar="KIND", choices=kinds, help=f"one of: {', '.join(kinds)}")

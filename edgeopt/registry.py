@@ -123,6 +123,9 @@ class Family:
     formulate: Callable[[Any], Any] | None = None
     readers: tuple[Reader, ...] = ()
     docs: str = ""  # where the math is written down
+    #: The solver ``edgeopt.solve(path)`` and ``edgeopt solve FILE`` use when none is named: the family's exact
+    #: method (a MILP backend, or its own).
+    default_solver: str = ""
 
     def __post_init__(self) -> None:
         if self.sense not in ("min", "max", None):
@@ -131,6 +134,8 @@ class Family:
                      "generate", "describe"):
             if not callable(getattr(self, name)):
                 raise TypeError(f"family {self.kind!r}: {name} must be callable")
+        if not self.default_solver:
+            raise ValueError(f"family {self.kind!r}: name its default_solver (the exact method edgeopt.solve uses)")
         if self.formulate is not None and not callable(self.formulate):
             raise TypeError(f"family {self.kind!r}: formulate must be callable or None")
 

@@ -36,14 +36,16 @@ def _html_table(header, rows, row_classes=None) -> str:
     return "\n".join(out)
 
 
-def report_html(df: pd.DataFrame, images: dict[str, Path]) -> str:
-    """One self-contained HTML page: summary, plots as data URIs, and every run."""
+def report_html(df: pd.DataFrame, images: dict[str, Path], title: str = "edgeopt compare report",
+                preface_html: str = "") -> str:
+    """One self-contained HTML page: ``preface_html`` (already escaped; the tour's per-family tables), the
+    summary, the plots as data URIs, and every run."""
     header, body = summary_strings(df)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             "<title>edgeopt compare report</title>", f"<style>{_CSS}</style>", "</head><body>",
-             "<h1>edgeopt compare report</h1>",
+             f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style>", "</head><body>",
+             f"<h1>{html.escape(title)}</h1>",
              f"<p>{df['instance'].nunique()} instances, {df['solver'].nunique()} solvers, {len(df)} runs.</p>",
-             "<h2>Summary per solver</h2>", _html_table(header, body),
+             preface_html, "<h2>Summary per solver</h2>", _html_table(header, body),
              f'<p class="note">{html.escape(SUMMARY_NOTES)}</p>', "<h2>Plots</h2>"]
     titles = {"profile": "Performance profile over time", "scatter": "Gap versus time",
               "per_instance": "Gap per instance"}
@@ -67,8 +69,10 @@ def report_html(df: pd.DataFrame, images: dict[str, Path]) -> str:
     return "\n".join(parts)
 
 
-def write_reports(df: pd.DataFrame, out_dir) -> list[Path]:
-    """Write summary.md, the three PNG plots and report.html into ``out_dir``; return their paths."""
+def write_reports(df: pd.DataFrame, out_dir, title: str = "edgeopt compare report",
+                  preface_html: str = "") -> list[Path]:
+    """Write summary.md, the three PNG plots and report.html (``title``, ``preface_html`` first) into
+    ``out_dir``; return their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = out / "summary.md"
@@ -79,5 +83,5 @@ def write_reports(df: pd.DataFrame, out_dir) -> list[Path]:
         "per_instance": plot_gap_per_instance(df, out / PLOT_FILES["per_instance"]),
     }
     report = out / "report.html"
-    write_atomic(report, report_html(df, images))
+    write_atomic(report, report_html(df, images, title, preface_html))
     return [summary, *images.values(), report]

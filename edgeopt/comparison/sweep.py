@@ -323,7 +323,7 @@ def _serving(names: list[str], kinds: set[str]) -> dict[str, set[str]]:
 def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,), time_limit: float | None = None,
             workers: int | None = None, dask=None, out: str | os.PathLike | None = None, reference=_DEFAULT,
             progress: bool = True, grace_seconds: float = 10.0, options: dict | None = None,
-            setup: Sequence[str] = (), report: bool = True):
+            setup: Sequence[str] = (), report: bool = True, on_row=None):
     """Run every solver on every instance with every seed; a pandas DataFrame, one row per run.
 
     ``instances``: paths (files or folders; an OR-Library file gives one instance per problem) or
@@ -331,7 +331,10 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
     handles. ``reference``: a .solu file, None for none, default the bundled instances/reference.solu.
     ``options``: keyword options passed to every solver. ``setup``: modules every worker imports first
     (solvers outside edgeopt register themselves that way). ``report``: with ``out``, also write the
-    Markdown summary, plots and HTML report (edgeopt.comparison.html). See the module docstring for the rest.
+    Markdown summary, plots and HTML report (edgeopt.comparison.html). ``on_row``: called with a copy of
+    each row as soon as it is known (a row kept from an earlier sweep first, with ``kept=True``; then each
+    run as it finishes), its reference columns filled from the .solu files (the reference of the best run
+    is known only at the end: such rows show none). See the module docstring for the rest.
     Unknown solvers, solvers whose backend is missing, and bad paths raise ValueError before anything runs.
     """
     import pandas as pd
@@ -394,12 +397,25 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
     bar = tqdm(total=len(specs), initial=len(specs) - len(pending), disable=not progress, unit="run",
                desc="compare", dynamic_ncols=True)
 
+    def tell(row: dict, kept: bool) -> None:
+        if on_row is not None:
+            shown = dict(row, kept=kept)
+            add_references([shown], [t for t in references])
+            if shown["reference_kind"] == "best-in-run":  # known only when the sweep ends
+                shown.update(reference=None, reference_kind="", gap_to_reference=None)
+            on_row(shown)
+
+    for spec in specs:
+        if spec["key"] in rows:
+            tell(rows[spec["key"]], True)
+
     def on_done(row: dict) -> None:
         rows[row["key"]] = row
         if results_dir is not None:
             write_atomic(results_dir / f"{row['key']}.json",
                          dump_json({k: _to_json_value(v) for k, v in row.items()}))
         bar.update(1)
+        tell(row, False)
 
     try:
         if pending:

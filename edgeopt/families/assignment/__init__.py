@@ -21,7 +21,7 @@ FAMILY = register_family(Family(
     sense=SENSE, schema=SCHEMA, solution_schema=SOLUTION_SCHEMA, instance_type=Instance, from_data=from_data,
     solution_to_data=solution_to_data, solution_from_data=solution_from_data, evaluate=evaluate,
     infeasibility_reason=infeasibility_reason, generate=generate, generator_options=OPTIONS, describe=describe,
-    docs="docs/formulations.md#assignment",
+    docs="docs/formulations.md#assignment", default_solver="enumerate",
 ))
 
 __all__ = ["FAMILY", "KIND", "SENSE", "TOL", "SCHEMA", "SOLUTION_SCHEMA", "Instance", "Solution", "from_data",

@@ -20,7 +20,7 @@ FAMILY = register_family(Family(
     sense=SENSE, schema=SCHEMA, solution_schema=SOLUTION_SCHEMA, instance_type=Instance, from_data=from_data,
     solution_to_data=solution_to_data, solution_from_data=solution_from_data, evaluate=evaluate,
     infeasibility_reason=infeasibility_reason, generate=generate, generator_options=OPTIONS, describe=describe,
-    formulate=formulate, docs="docs/formulations.md#deployment",
+    formulate=formulate, docs="docs/formulations.md#deployment", default_solver="highs",
 ))
 
 __all__ = ["FAMILY", "KIND", "SENSE", "SCHEMA", "SOLUTION_SCHEMA", "MAX_VARIABLES", "Instance", "Solution",

@@ -31,7 +31,7 @@ FAMILY = register_family(Family(
     solution_to_data=solution_to_data, solution_from_data=solution_from_data, evaluate=evaluate,
     infeasibility_reason=infeasibility_reason, generate=generate, generator_options=OPTIONS, describe=describe,
     formulate=formulate, readers=(Reader("OR-Library GAP text", is_orlib_text, parse_orlib),),
-    docs="docs/gap.md",
+    docs="docs/gap.md", default_solver="highs",
 ))
 
 __all__ = ["FAMILY", "KIND", "SENSE", "SCHEMA", "SOLUTION_SCHEMA", "MAX_VARIABLES", "OBJECTIVE_KEY", "TOL", "TYPES",

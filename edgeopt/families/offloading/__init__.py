@@ -21,7 +21,7 @@ FAMILY = register_family(Family(
     sense=SENSE, schema=SCHEMA, solution_schema=SOLUTION_SCHEMA, instance_type=Instance, from_data=from_data,
     solution_to_data=solution_to_data, solution_from_data=solution_from_data, evaluate=evaluate,
     infeasibility_reason=infeasibility_reason, generate=generate, generator_options=OPTIONS, describe=describe,
-    docs="docs/formulations.md#offloading",
+    docs="docs/formulations.md#offloading", default_solver="offload-oa",
 ))
 
 __all__ = ["FAMILY", "KIND", "SENSE", "SCHEMA", "SOLUTION_SCHEMA", "PLACES", "ALLOCATIONS", "Instance", "Options",
