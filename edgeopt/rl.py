@@ -628,7 +628,8 @@ def plot_curve(curve_csv: Path, curve_png: Path, title: str, series: dict[str, s
                symlog: bool = True, scale: float = 100.0) -> None:
     """The learning curve as a PNG (matplotlib's Figure API, never pyplot): the sampled rows' reward per
     decision, and the validation ``series`` (column: label; values times ``scale``); markers on every point,
-    so that a curve of one update still shows."""
+    so that a curve of one update still shows: large ones, kept off the panels' edges, and a note under the
+    panels, when there are at most 3 updates."""
     from matplotlib.figure import Figure
 
     with open(curve_csv, newline="") as f:
@@ -636,16 +637,18 @@ def plot_curve(curve_csv: Path, curve_png: Path, title: str, series: dict[str, s
     if not rows:
         return
     x = [int(r["decisions"]) for r in rows]
+    few = len(rows) <= 3
+    style = {"marker": "o", "ms": 7 if few else 3, "lw": 1.2}
     fig = Figure(figsize=(9, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(x, [float(r["reward_per_decision"]) for r in rows], marker="o", ms=3, lw=1.2)
+    ax1.plot(x, [float(r["reward_per_decision"]) for r in rows], **style)
     ax1.set_xlabel("decisions")
     ax1.set_ylabel("reward per decision (sampled rows, units)")
     ax1.set_title(f"{title}: rollouts")
     for key, label in series.items():
         ev = [(xx, scale * float(r[key])) for xx, r in zip(x, rows) if r.get(key)]
         if ev:
-            ax2.plot([e[0] for e in ev], [e[1] for e in ev], marker="o", ms=3, lw=1.2, label=label)
+            ax2.plot([e[0] for e in ev], [e[1] for e in ev], **style, label=label)
     ax2.axhline(0.0, color="grey", lw=0.8, ls="--")
     if symlog:
         ax2.set_yscale("symlog", linthresh=0.1)
@@ -653,7 +656,12 @@ def plot_curve(curve_csv: Path, curve_png: Path, title: str, series: dict[str, s
     ax2.set_ylabel(ylabel)
     ax2.set_title("validation (unseen problems)")
     ax2.legend(fontsize=8)
-    fig.tight_layout()
+    if few:
+        for ax in (ax1, ax2):
+            ax.margins(x=0.1, y=0.15)  # a lone point in the middle of its panel, not on its edge
+        fig.text(0.5, 0.01, f"only {len(rows)} update(s), one point each: train for more --steps to see a curve",
+                 ha="center", va="bottom", fontsize=9, color="dimgrey")
+    fig.tight_layout(rect=(0, 0.05, 1, 1) if few else None)
     fig.savefig(curve_png, dpi=110)
 
 
@@ -730,32 +738,150 @@ class Policy:
         return self.header["algorithm"]
 
 
+def _brief(value, most: int = 80) -> str:
+    """``repr(value)``, cut to ``most`` characters: a hostile header's values can be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+def _clip(text: str, most: int = 200) -> str:
+    """``text`` on one line (characters that do not print escaped), cut to ``most`` characters."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:4 * most])
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+def _keys(keys) -> str:
+    """Some of a file's dictionary keys, for a message: names shown cut short, other keys by their type."""
+    shown = sorted(_brief(k, 40) if isinstance(k, str) else type(k).__name__ for k in keys)
+    return "[" + ", ".join(shown[:3]) + (", ..." if len(shown) > 3 else "") + "]"
+
+
 def _differs(what: str, theirs, ours) -> str:
-    return f"its {what} is {theirs!r}, this edgeopt's is {ours!r}"
+    return f"its {what} is {_brief(theirs)}, this edgeopt's is {ours!r}"
 
 
-#: The largest policy file read (the shipped ones are well under 1 MB; hidden_size 1024 gives about 40 MB).
-MAX_POLICY_BYTES = 64 * 1024 * 1024
+#: The largest policy file read: the largest networks the hyperparameter limits allow (hidden_size 1,024 with
+#: layer_N 8: about 19 million float32 values, 73 MB) fit; the shipped ones are well under 1 MB.
+MAX_POLICY_BYTES = 80 * 1024 * 1024
+#: The most tensor elements a policy file holds in all (counted from their shapes before any is touched).
+MAX_POLICY_ELEMENTS = MAX_POLICY_BYTES // 4
+#: The largest pickle (the archive's data.pkl: the JSON header and the tensors' descriptions, not their
+#: values) read, and the most instructions it may have: the shipped ones hold about 5 KB in 1,000
+#: instructions (the header is one); torch's unpickler spends up to 250 bytes and 5 microseconds on each.
+MAX_POLICY_PICKLE_BYTES = 2 * 1024 * 1024
+MAX_POLICY_PICKLE_OPS = 100_000
+#: The largest central directory (the list of the archive's members) read; the shipped ones' is 4 KB.
+MAX_POLICY_DIRECTORY_BYTES = 1024 * 1024
+#: The only Python objects a policy file's pickle may name ("module name", as pickletools shows them): the
+#: ones torch.save writes for a dict of a string and state dicts of float32 and float64 tensors. torch's
+#: weights_only loader allows more (conversions and constructors that allocate whatever size a small file
+#: asks for), refused before torch.load runs.
+_POLICY_GLOBALS = frozenset({"collections OrderedDict", "torch._utils _rebuild_tensor_v2", "torch FloatStorage",
+                             "torch DoubleStorage"})
+_POLICY_GROUPS = ("actor", "critic", "value_norm")
+
+
+def _not_policy(path: Path, why: str) -> ValueError:
+    return ValueError(f"policy {str(path)!r} is not an edgeopt policy file (expected one written by `edgeopt "
+                      f"train`; {why})")
+
+
+def _refused(exc: Exception, path: Path) -> bool:
+    """Whether ``exc`` is one of this module's refusals of ``path`` (not an error of a library reading it)."""
+    return isinstance(exc, ValueError) and str(exc).startswith(f"policy {str(path)!r}")
+
+
+def _check_archive(path: Path, f) -> None:
+    """The archive torch.save writes, checked from its central directory before torch.load reads it: a zip file
+    whose members sit in one folder, stored (not compressed), unpacking to at most ``MAX_POLICY_BYTES``, with
+    a ``data.pkl`` of at most ``MAX_POLICY_PICKLE_BYTES`` and ``MAX_POLICY_PICKLE_OPS`` instructions that
+    names only the objects of ``_POLICY_GLOBALS``. torch.load itself would inflate a compressed member, or a
+    tensor that a conversion in the pickle materialises, to any size a small file asks for."""
+    import pickletools
+    import zipfile
+
+    if f.read(4) != b"PK\x03\x04":  # what torch.load looks for
+        raise _not_policy(path, "it is not a PyTorch archive, a zip file")
+    end_record = getattr(zipfile, "_EndRecData", None)  # the end record ZipFile reads, with the directory's size
+    try:
+        end = end_record(f) if end_record else [0] * 10
+        if end is None:
+            raise zipfile.BadZipFile("no end of central directory")
+        if end[zipfile._ECD_SIZE] > MAX_POLICY_DIRECTORY_BYTES:  # before ZipFile parses it
+            raise _not_policy(path, f"its archive's directory is {end[zipfile._ECD_SIZE]:,} bytes, more than "
+                                    f"{MAX_POLICY_DIRECTORY_BYTES:,}")
+        f.seek(0)
+        with zipfile.ZipFile(f) as archive:
+            members = archive.infolist()
+            names = [m.filename for m in members]
+            folder = names[0].split("/")[0] if names else ""
+            if (len(set(names)) != len(names) or not all(n.startswith(folder + "/") for n in names)
+                    or f"{folder}/data.pkl" not in names):
+                raise _not_policy(path, "its archive is not laid out as torch.save lays it out")
+            if any(m.compress_type != zipfile.ZIP_STORED or m.compress_size != m.file_size for m in members):
+                raise _not_policy(path, "its archive has compressed members; torch.save stores them")
+            unpacked = sum(m.file_size for m in members)
+            if unpacked > MAX_POLICY_BYTES:
+                raise _not_policy(path, f"its archive unpacks to {unpacked:,} bytes, more than {MAX_POLICY_BYTES:,}")
+            pickled = archive.getinfo(f"{folder}/data.pkl").file_size
+            if pickled > MAX_POLICY_PICKLE_BYTES:
+                raise _not_policy(path, f"its data.pkl is {pickled:,} bytes, more than {MAX_POLICY_PICKLE_BYTES:,}")
+            pickle_bytes = archive.read(f"{folder}/data.pkl")
+    except Exception as exc:  # (zipfile's errors on a damaged archive are of many kinds)
+        if _refused(exc, path):
+            raise
+        raise _not_policy(path, f"its archive is damaged ({type(exc).__name__})") from None
+    try:
+        for count, (op, arg, _) in enumerate(pickletools.genops(pickle_bytes)):
+            if count >= MAX_POLICY_PICKLE_OPS:
+                raise _not_policy(path, f"its pickle has more than {MAX_POLICY_PICKLE_OPS:,} instructions")
+            if op.name in ("GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "EXT1", "EXT2", "EXT4") \
+                    and arg not in _POLICY_GLOBALS:
+                shown = _brief(arg.replace(" ", ".") if isinstance(arg, str) else op.name, 60)
+                raise _not_policy(path, f"its pickle names {shown}; a policy file holds only tensors and a "
+                                        "JSON header")
+    except Exception as exc:  # (pickletools' errors on a damaged pickle)
+        if _refused(exc, path):
+            raise
+        raise _not_policy(path, f"its pickle is damaged ({type(exc).__name__})") from None
+
+
+def _elements(t) -> int:
+    return math.prod(int(n) for n in t.shape)
 
 
 def _check_tensors(path: Path, group: str, given, expected: dict) -> None:
-    """The tensors of one group: a mapping of exactly the expected names to tensors of the expected shapes
-    and a floating dtype (checked before anything is loaded into a network)."""
+    """The tensors of one group: a mapping of exactly the expected names to dense tensors in memory, each of
+    the expected shape and dtype, laid out as edgeopt writes them (the contiguous strides of its shape, within
+    its storage: an expanded view, whose stride 0 repeats one value over any size, is refused), with finite
+    values. Shapes, dtypes and strides are checked before a value is read."""
     import torch
 
     where = f"policy {str(path)!r}: its {group} tensors"
     if not isinstance(given, dict):
-        raise ValueError(f"{where} are not a mapping of names to tensors")
+        raise ValueError(f"{where} are not a mapping of names to tensors")  # noqa: TRY004  (a bad file: exit 2)
     if set(given) != set(expected):
-        missing, extra = sorted(set(expected) - set(given)), sorted(set(given) - set(expected))
-        raise ValueError(f"{where} do not match its hyperparameters (missing {missing[:3]}, unexpected "
-                         f"{extra[:3]})")
+        raise ValueError(f"{where} do not match its hyperparameters (missing {_keys(set(expected) - set(given))}, "
+                         f"unexpected {_keys(set(given) - set(expected))})")
     for name, t in given.items():
-        if not isinstance(t, torch.Tensor):
+        if type(t) not in (torch.Tensor, torch.nn.Parameter):
             raise ValueError(f"{where}: {name} is not a tensor")
-        if tuple(t.shape) != tuple(expected[name].shape) or not t.dtype.is_floating_point:
-            raise ValueError(f"{where}: {name} has shape {tuple(t.shape)} ({t.dtype}), expected "
-                             f"{tuple(expected[name].shape)}")
+        want = expected[name]
+        if tuple(t.shape) != tuple(want.shape) or t.dtype != want.dtype:
+            raise ValueError(f"{where}: {name} has shape {_brief(tuple(t.shape), 60)} ({t.dtype}), expected "
+                             f"{tuple(want.shape)} ({want.dtype})")
+        if t.layout != torch.strided or t.device.type != "cpu":
+            raise ValueError(f"{where}: {name} is a {t.layout} tensor on {t.device}, expected a dense one in memory")
+        strides, step = [], 1
+        for n in reversed(t.shape):
+            strides.insert(0, step)
+            step *= n
+        if (t.stride() != tuple(strides) or t.storage_offset() < 0
+                or t.untyped_storage().nbytes() < (t.storage_offset() + t.numel()) * t.element_size()):
+            raise ValueError(f"{where}: {name} has strides {_brief(t.stride(), 60)}, expected {tuple(strides)} "
+                             "(an expanded or rearranged view; edgeopt writes contiguous tensors)")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{where}: {name} holds values that are not finite (NaN or infinite)")
 
 
 def _policy_file(path) -> Path:
@@ -771,6 +897,8 @@ def _policy_file(path) -> Path:
         raise ValueError(f"policy {str(path)!r}: no such file") from None
     except OSError as exc:  # ELOOP from stat, a permission, a name too long
         raise ValueError(f"policy {str(path)!r}: cannot be read ({exc.strerror or exc})") from None
+    except ValueError:  # a NUL character
+        raise ValueError(f"policy {str(path)!r}: not a path (it holds a NUL character)") from None
     if stat.S_ISDIR(st.st_mode):
         raise ValueError(f"policy {str(path)!r} is a folder; give the policy file (.pt) in it")
     if not stat.S_ISREG(st.st_mode):
@@ -778,31 +906,69 @@ def _policy_file(path) -> Path:
     return resolved
 
 
+def _read_policy_file(path: Path):
+    """torch.load of the policy file at ``path`` (checked by :func:`_policy_file`), after the checks on its
+    size and archive (:func:`_check_archive`), all on one open file; torch's warnings are not shown."""
+    import warnings
+
+    import torch
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a pipe put there meanwhile cannot block
+    except OSError as exc:
+        raise ValueError(f"policy {str(path)!r}: cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"policy {str(path)!r} is not a regular file (a device, pipe or socket)")
+        if st.st_size > MAX_POLICY_BYTES:  # before reading
+            raise ValueError(f"policy {str(path)!r} is {st.st_size:,} bytes; an edgeopt policy file is at most "
+                             f"{MAX_POLICY_BYTES:,}")
+        if st.st_size == 0 and not f.read(1):
+            raise ValueError(f"policy {str(path)!r} is an empty file, not an edgeopt policy file (expected one "
+                             "written by `edgeopt train`)")
+        try:
+            f.seek(0)
+            _check_archive(path, f)
+            f.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as exc:  # (a damaged file, or one holding more than tensors)
+            if _refused(exc, path):
+                raise
+            raise _not_policy(path, f"PyTorch cannot read it: {type(exc).__name__}") from None
+
+
 def load_policy(path, kind: PolicyKind) -> Policy:
     """Read a policy file of ``kind``'s family; ValueError when it is not one, or when its family or layout
-    differs (named)."""
+    differs (named). Nothing a file asks for is allocated before it is checked against the limits: the
+    archive (:func:`_check_archive`) before torch.load, the header's hyperparameters (``LIMITS``) and the
+    tensors' count, shapes, dtypes and strides (:func:`_check_tensors`) before a value is read, the networks
+    built on the meta device (no memory) to know the expected shapes."""
     import torch
 
     _policy_file(path)
     path = Path(path)  # messages name the path as given
-    size = path.stat().st_size
-    if size > MAX_POLICY_BYTES:  # before reading
-        raise ValueError(f"policy {str(path)!r} is {size:,} bytes; an edgeopt policy file is at most "
-                         f"{MAX_POLICY_BYTES:,}")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001  (not a torch file, a damaged one, or one holding more than tensors)
-        raise ValueError(f"policy {str(path)!r} is not an edgeopt policy file (expected one written by "
-                         f"`edgeopt train`; PyTorch cannot read it: {type(exc).__name__})") from None
+    data = _read_policy_file(path)
     if not isinstance(data, dict) or not isinstance(data.get("header"), str):
         # a bad file, not a bad argument type: ValueError (exit 2 on the command line)
         raise ValueError(f"policy {str(path)!r} is not an edgeopt policy file: no JSON header")  # noqa: TRY004
+    held = [t for v in data.values() for t in (v.values() if isinstance(v, dict) else [v])
+            if isinstance(t, torch.Tensor)]
+    elements = sum(_elements(t) for t in held)
+    if elements > MAX_POLICY_ELEMENTS:  # from the shapes: no value is touched
+        raise ValueError(f"policy {str(path)!r}: its tensors hold {elements:,} values in all; an edgeopt policy "
+                         f"file holds at most {MAX_POLICY_ELEMENTS:,}")
     try:
         header = json.loads(data["header"])
     except json.JSONDecodeError as exc:
         raise ValueError(f"policy {str(path)!r}: its header is not JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # a number of over 4,300 digits; arrays nested too deeply
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "a number too long"
+        raise ValueError(f"policy {str(path)!r}: its header is not JSON ({why})") from None
     if not isinstance(header, dict):
-        raise ValueError(f"policy {str(path)!r}: its header is not a JSON object")
+        raise ValueError(f"policy {str(path)!r}: its header is not a JSON object")  # noqa: TRY004  (a bad file: exit 2)
     where = f"policy {str(path)!r} cannot be used here: "
     if header.get("format") != FORMAT:
         raise ValueError(where + _differs("format", header.get("format"), FORMAT))
@@ -816,7 +982,7 @@ def load_policy(path, kind: PolicyKind) -> Policy:
     if header.get("family") != kind.family:
         raise ValueError(where + _differs("family", header.get("family"), kind.family))
     if not isinstance(layout, dict):
-        raise ValueError(where + "its header has no layout")
+        raise ValueError(where + "its header has no layout")  # noqa: TRY004  (a bad file: exit 2)
     ours = kind.layout_json()
     for key in ours:
         theirs = layout.get(key)
@@ -828,7 +994,7 @@ def load_policy(path, kind: PolicyKind) -> Policy:
         at = next((i for i, (a, b) in enumerate(zip(theirs, ours[key])) if a != b), min(len(theirs), len(ours[key])))
         raise ValueError(where + f"its layout's {key} fields differ from this edgeopt's ({len(theirs)} against "
                          f"{len(ours[key])}; first difference at position {at}: "
-                         f"{theirs[at] if at < len(theirs) else None!r} against "
+                         f"{_brief(theirs[at]) if at < len(theirs) else None!s} against "
                          f"{ours[key][at] if at < len(ours[key]) else None!r})")
     if header.get("algorithm") not in ("mappo", "ippo"):
         raise ValueError(where + _differs("algorithm", header.get("algorithm"), "mappo or ippo"))
@@ -837,23 +1003,33 @@ def load_policy(path, kind: PolicyKind) -> Policy:
         if not isinstance(hyper, dict):
             raise TypeError("not a JSON object")
         cfg = MAPPOConfig(**hyper)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"policy {str(path)!r}: its hyperparameters are not valid ({exc})") from None
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an integer too large for a float
+        raise ValueError(f"policy {str(path)!r}: its hyperparameters are not valid ({_clip(str(exc))})") from None
     if cfg.use_centralized_V != (header["algorithm"] == "mappo"):
         raise ValueError(f"policy {str(path)!r}: its algorithm {header['algorithm']!r} disagrees with its critic")
-    actor, critic = kind.networks(cfg)
+    extra = [k for k in data if k not in ("header", *_POLICY_GROUPS)]
+    if extra:
+        raise ValueError(f"policy {str(path)!r}: it holds {_keys(extra)} beside its header and its "
+                         f"{', '.join(_POLICY_GROUPS)} tensors")
+    with torch.device("meta"):  # the expected shapes and dtypes, without building (or initialising) anything
+        actor, critic = kind.networks(cfg)
     norm = ValueNorm()
     expected = {"actor": actor.state_dict(), "critic": critic.state_dict(), "value_norm": norm.state_dict()}
-    for group in expected:
+    for group in _POLICY_GROUPS:
         _check_tensors(path, group, data.get(group), expected[group])
-    tensors_ = {k: data[k] for k in expected}
-    if _tensors_hash(header, tensors_) != header.get("content_hash"):
+    tensors_ = {k: data[k] for k in _POLICY_GROUPS}
+    try:
+        digest = _tensors_hash(header, tensors_)
+    except (ValueError, RecursionError):  # a header nested too deeply to write back
+        digest = None
+    if digest != header.get("content_hash"):
         raise ValueError(f"policy {str(path)!r}: its content does not match its content hash (a damaged or edited "
                          "file)")
-    with torch.no_grad():
-        actor.load_state_dict({k: v.float() for k, v in tensors_["actor"].items()})
-        critic.load_state_dict({k: v.float() for k, v in tensors_["critic"].items()})
-    norm.load_state_dict({k: v.double() for k, v in tensors_["value_norm"].items()})
+    actor, critic = actor.to_empty(device="cpu"), critic.to_empty(device="cpu")
+    with torch.no_grad():  # every value is loaded: strict, and the networks have no other state
+        actor.load_state_dict(tensors_["actor"])
+        critic.load_state_dict(tensors_["critic"])
+    norm.load_state_dict(tensors_["value_norm"])
     actor.eval()
     critic.eval()
     return Policy(str(path), header, cfg, actor, critic, norm)
@@ -913,6 +1089,9 @@ __all__ = [
     "LIMITS",
     "LOGIT_BOUND",
     "MAX_POLICY_BYTES",
+    "MAX_POLICY_ELEMENTS",
+    "MAX_POLICY_PICKLE_BYTES",
+    "MAX_POLICY_PICKLE_OPS",
     "UPDATE_COLUMNS",
     "MAPPOConfig",
     "NumpyScorer",
