@@ -17,7 +17,10 @@ import dataclasses
 import json
 import math
 import os
+import re
+import shutil
 import sys
+import textwrap
 import typing
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -27,15 +30,13 @@ from edgeopt import registry
 from edgeopt.document import InstanceError, parse_integer, parse_number, printable, brief
 from edgeopt.io import atomic_output
 from edgeopt.result import Result, Status
-from edgeopt.text import fields, number, percent, table
+from edgeopt.solver import MAX_SEED
+from edgeopt.text import fields, number, percent
 
 EXIT_OK, EXIT_NO_ANSWER, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Statuses that answer the question asked: a plan, or a proof that none (or no finite optimum) exists.
 _ANSWERED = {Status.OPTIMAL, Status.FEASIBLE, Status.INFEASIBLE, Status.UNBOUNDED}
-
-#: HiGHS and CP-SAT take 32-bit seeds; one range for every solver keeps a seed portable across them.
-MAX_SEED = 2**31 - 1
 
 
 class UserError(Exception):
@@ -112,12 +113,27 @@ def _reading(path: str) -> Iterator[None]:
         raise UserError(f"{path}: {exc}") from None
 
 
-def _load_all(path: str, sense: str | None = None) -> tuple[list, bool]:
+def _load_all(path: str, sense: str | None = None, problem: str | None = None) -> tuple[list, bool]:
     """The instances in a file (one for a JSON file, every problem of an OR-Library file), and whether
-    it is an OR-Library file."""
+    it is an OR-Library file; with ``problem`` (--problem), only that one."""
     with _reading(path):
         loaded = edgeopt.load(path, sense=sense)
-    return (loaded, True) if isinstance(loaded, list) else ([loaded], False)
+    instances, orlib = (loaded, True) if isinstance(loaded, list) else ([loaded], False)
+    return instances if problem is None else [_pick(path, instances, problem)], orlib
+
+
+def _pick(path: str, instances: Sequence, problem: str):
+    """--problem NAME|K: the problem of that name (as `edgeopt show` prints it), else the K-th (from 1)."""
+    for inst in instances:
+        if inst.name == problem:
+            return inst
+    if re.fullmatch(r"[0-9]{1,9}", problem, re.ASCII) and 1 <= int(problem) <= len(instances):
+        return instances[int(problem) - 1]
+    names = [inst.name for inst in instances]
+    shown = ", ".join(names) if len(names) <= 8 else f"{', '.join(names[:6])}, ..., {names[-1]}"
+    numbers = "1" if len(names) == 1 else f"1 to {len(names)}"
+    raise UserError(f"--problem {brief(problem)}: {printable(path)} has no such problem; its problems: {shown} "
+                    f"(or their numbers, {numbers})")
 
 
 def _load(path: str):
@@ -143,9 +159,10 @@ def _reference_tables(path: str | None, files: Sequence[str]) -> list[dict]:
     return tables
 
 
-def _check_output_path(out: str, inputs: Sequence[str]) -> None:
+def _check_output_path(out: str, inputs: Sequence[str], folder_now: bool = True) -> None:
     """Refuse, before anything is solved, an output that cannot be written: a folder, a device, a pipe,
-    an input file, or a place without write permission."""
+    an input file, a place without write permission, or (unless ``folder_now`` is false: then the caller
+    asks :func:`_check_output_folder` later) a folder that does not exist."""
     p = Path(out)
     if p.exists() and not p.is_file():
         what = "a folder" if p.is_dir() else "not a regular file (a device, a pipe or a socket)"
@@ -155,9 +172,18 @@ def _check_output_path(out: str, inputs: Sequence[str]) -> None:
             raise UserError(f"{printable(out)}: is also an input file; refusing to overwrite it")
     folder = p.absolute().parent
     while not folder.exists() and folder != folder.parent:
-        folder = folder.parent  # the folders that do not exist yet are made when the file is written
+        folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"{printable(out)}: cannot be written (no permission to write in {printable(str(folder))})")
+    if folder_now:
+        _check_output_folder(out)
+
+
+def _check_output_folder(out: str) -> None:
+    """An output file goes into a folder that exists: a mistyped folder is not made silently."""
+    parent = Path(out).parent
+    if not parent.is_dir():
+        raise UserError(f"{printable(str(parent))}: no such folder; create it first")
 
 
 # -- solve -----------------------------------------------------------------------------------------
@@ -239,17 +265,18 @@ def cmd_solve(args) -> int:
     loaded, problems, several = [], [], False
     for path in args.files:
         try:
-            instances, orlib = _load_all(path, args.sense)
+            instances, orlib = _load_all(path, args.sense, args.problem)
         except InstanceError as exc:
             problems.append(exc)
             continue
-        several |= orlib
+        several |= orlib and args.problem is None  # one line per problem; one picked is shown in full
         loaded += [(path, inst) for inst in instances]
     if problems:
         # Every bad file is reported, and nothing is solved until all of them load.
         raise problems[0] if len(problems) == 1 else _Several(problems)
     if args.output is not None and len(loaded) > 1:
-        raise UserError(f"-o/--output writes one solution file; {args.files[0]} holds {len(loaded)} problems")
+        raise UserError(f"-o/--output writes one solution file; {args.files[0]} holds {len(loaded)} problems "
+                        "(pick one with --problem NAME|K)")
     solvers = [args.solver or edgeopt.family(inst.kind).default_solver for _, inst in loaded]
     for name, item in zip(solvers, loaded):
         _solver_for(name, [item])
@@ -336,10 +363,21 @@ def cmd_check(args) -> int:
     from edgeopt.io import parse_json_text, read_text
     from edgeopt.api import OBJECTIVE_RTOL
 
-    inst = _load(args.file)
-    with _reading(args.solution):
-        solution = edgeopt.load_solution(args.solution, inst)
-        doc = parse_json_text(read_text(args.solution), args.solution)
+    order = "the order is: edgeopt check INSTANCE SOLUTION"
+    try:
+        inst = _load(args.file)
+    except (InstanceError, UserError):
+        if _looks_like(args.file) == "solution":
+            raise UserError(f"{printable(args.file)} looks like a solution file; {order}") from None
+        raise
+    try:
+        with _reading(args.solution):
+            solution = edgeopt.load_solution(args.solution, inst)
+            doc = parse_json_text(read_text(args.solution), args.solution)
+    except (InstanceError, UserError):
+        if _looks_like(args.solution) == "instance":
+            raise UserError(f"{printable(args.solution)} looks like an instance file; {order}") from None
+        raise
     ev = edgeopt.evaluate(inst, solution)
     print(fields([("instance", f"{inst.name} ({args.file})"),
                   ("solution", f"{args.solution} (solver {doc.get('solver', '?')}, status {doc.get('status', '?')})"),
@@ -360,9 +398,30 @@ def cmd_check(args) -> int:
     return EXIT_NO_ANSWER
 
 
+def _looks_like(path: str) -> str | None:
+    """"solution" for a JSON document shaped like a solution file (a "<family>-solution" kind or a "decisions"
+    key), "instance" for an instance file (a family's kind, or a format a family reads such as OR-Library
+    text), None otherwise or when the file cannot be read: a hint for a refusal, never a check."""
+    from edgeopt.io import parse_json_text, read_text
+
+    try:
+        text = read_text(path)
+        if any(reader.sniff(text, str(path)) for f in registry.FAMILIES.values() for reader in f.readers):
+            return "instance"
+        data = parse_json_text(text, str(path))
+    except (ValueError, OSError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("kind")
+    if (isinstance(kind, str) and kind.endswith("-solution")) or "decisions" in data:
+        return "solution"
+    return "instance" if isinstance(kind, str) and kind in registry.FAMILIES else None
+
+
 # -- show ------------------------------------------------------------------------------------------
 def cmd_show(args) -> int:
-    instances, _ = _load_all(args.file, args.sense)
+    instances, _ = _load_all(args.file, args.sense, args.problem)
     for k, inst in enumerate(instances):
         if k:
             print()
@@ -372,15 +431,45 @@ def cmd_show(args) -> int:
 
 
 # -- solvers ---------------------------------------------------------------------------------------
+#: Where a solver's description is cut in the listing: its first sentence (a full stop followed by a space).
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)\]])\.\s")
+
+
+def _first_sentence(text: str) -> str:
+    m = _SENTENCE_END.search(text)
+    return text if m is None else text[:m.start() + 1]
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(0, width - 3)].rstrip() + "..."
+
+
 def cmd_solvers(args) -> int:
+    """The registry as a table, each row within the terminal's width (at least 100 columns): descriptions cut
+    to their first sentence, or in full and wrapped with --long. Availability is whether the packages a
+    solver needs are installed, found without importing them (torch alone takes seconds); a solve imports
+    them and says why one fails."""
     yes = lambda flag: "yes" if flag else "no"  # noqa: E731
-    entries = edgeopt.solvers()
-    print(table(["family", "name", "exact", "gives_bound", "available", "description"],
-                [(e.family, e.name, yes(e.exact), yes(e.gives_bound), yes(e.available), e.description)
-                 for e in entries]))
+    width = max(100, shutil.get_terminal_size().columns)
+    entries = registry.entries(check=True, installed_only=True)
+    header = ["family", "name", "exact", "gives_bound", "available", "description"]
+    rows = [[e.family, e.name, yes(e.exact), yes(e.gives_bound), yes(e.available)] for e in entries]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    left = width - sum(widths) - 2 * len(widths)  # the description column
+    lines = [header[:5] + [header[5]], ["-" * w for w in widths] + ["-" * left]]
+    for row, e in zip(rows, entries):
+        if args.long:
+            wrapped = textwrap.wrap(e.description, left, break_long_words=False, break_on_hyphens=False) or [""]
+            lines.append(row + [wrapped[0]])
+            lines += [[""] * 5 + [more] for more in wrapped[1:]]
+        else:
+            lines.append(row + [_cut(_first_sentence(e.description), left)])
+    for cells in lines:
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths + [0])).rstrip())
     missing = [e for e in entries if not e.available]
     for e in {e.name: e for e in missing}.values():
-        print(f"{e.name}: not available: {e.import_error}")
+        line = f"{e.name}: not available: {e.import_error}"
+        print(line if args.long else _cut(line, width))
     return EXIT_OK
 
 
@@ -505,7 +594,8 @@ def cmd_train(args) -> int:
         raise UserError(f"{printable(args.output)}: the policy file cannot end in .csv or .png (its learning curve "
                         "is written there); name it .pt")
     for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
-        _check_output_path(str(path), args.instances)
+        # The folder is checked once every argument is (_check_output_folder, before the training starts).
+        _check_output_path(str(path), args.instances, folder_now=False)
     if args.instances and args.range:
         raise UserError("train: --range describes the generated scenario space; it does not apply to instance files")
     instances = []
@@ -526,7 +616,9 @@ def cmd_train(args) -> int:
         raise UserError(f"train needs the rl extra (pip install -e \".[rl]\"): {exc}") from None
     hyper = _hyperparameters(args.set)
     with _user_input():
-        _rounded_steps(args, make_config(args.ippo, **hyper).batch_decisions)
+        per_update = make_config(args.ippo, **hyper).batch_decisions
+    _check_output_folder(args.output)
+    _rounded_steps(args, per_update)
     with _user_input():
         report = train(instances, ranges=ranges, steps=args.steps, seed=args.seed, output=args.output,
                        independent_critic=args.ippo, hyperparameters=hyper, progress=not args.quiet)
@@ -555,7 +647,10 @@ def _train_serving(args, instances) -> int:
 
     hyper = _hyperparameters(args.set)
     with _user_input():
-        _rounded_steps(args, make_config(args.ippo, **hyper).batch_decisions)
+        per_update = make_config(args.ippo, **hyper).batch_decisions
+    _check_output_folder(args.output)
+    _rounded_steps(args, per_update)
+    with _user_input():
         report = train(instances, scenarios=scenarios, steps=args.steps, seed=args.seed, output=args.output,
                        independent_critic=args.ippo, hyperparameters=hyper, imitation=args.imitation,
                        progress=not args.quiet)
@@ -597,11 +692,33 @@ def cmd_schema(args) -> int:
 
 
 # -- compare ---------------------------------------------------------------------------------------
+class _Kept:
+    """The finished runs of a sweep stored in OUT/results: those kept from an earlier sweep (told through
+    compare's on_row) and the result files written since it started."""
+
+    def __init__(self, out: str | None):
+        self.results = None if out is None else Path(out) / "results"
+        self.before = self._stored()
+        self.earlier = 0
+
+    def _stored(self) -> set[str]:
+        if self.results is None or not self.results.is_dir():
+            return set()  # temporaries (".<key>.json.<random>.json") are not finished runs
+        return {f.name for f in self.results.glob("*.json") if not f.name.startswith(".")}
+
+    def on_row(self, row: dict) -> None:
+        self.earlier += bool(row.get("kept"))
+
+    def count(self) -> int:
+        return self.earlier + len(self._stored() - self.before)
+
+
 def cmd_compare(args) -> int:
     from edgeopt.comparison.html import write_reports
     from edgeopt.comparison.sweep import parse_seeds
     from edgeopt.comparison.tables import summary_table
 
+    kept = _Kept(args.out)
     with _user_input():
         seeds = parse_seeds(args.seeds)
         if any(s > MAX_SEED for s in seeds):
@@ -618,8 +735,17 @@ def cmd_compare(args) -> int:
         if unknown:
             raise ValueError(f"unknown solver {unknown[0]!r}; known: {', '.join(registry.all_names())}")
         kwargs = {} if args.reference is None else {"reference": args.reference}
-        df = edgeopt.compare(args.paths, solver_names, seeds=seeds, time_limit=args.time_limit, workers=args.workers,
-                             dask=args.dask, out=args.out, progress=not args.no_progress, report=False, **kwargs)
+        try:
+            df = edgeopt.compare(args.paths, solver_names, seeds=seeds, time_limit=args.time_limit,
+                                 workers=args.workers, dask=args.dask, out=args.out, progress=not args.no_progress,
+                                 report=False, sense=args.sense,
+                                 on_row=None if args.out is None else kept.on_row, **kwargs)
+        except KeyboardInterrupt:
+            if args.out is None:
+                raise
+            print(f"edgeopt: interrupted; {kept.count()} finished run(s) are kept in {printable(args.out)}/results: "
+                  "run the same command again to do only the rest", file=sys.stderr)
+            return EXIT_INTERRUPTED
     # Outside _user_input: a failure while writing the reports is a fault of the program, not of the input.
     written = [] if args.out is None else write_reports(df, Path(args.out))
     print(summary_table(df))
@@ -711,7 +837,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: the bundled instances/reference.solu when present")
     p.add_argument("--solver", help="solver name (see `edgeopt solvers`); default: each family's exact method "
                                     "(highs for deployment and gap, enumerate, offload-oa, hindsight)")
-    p.add_argument("--time-limit", type=_positive_seconds, metavar="S", help="time limit per file, in seconds")
+    p.add_argument("--time-limit", type=_positive_seconds, metavar="S",
+                   help="time limit of each solve, in seconds: per file, and per problem of an OR-Library file "
+                        "(each of its problems is one solve)")
+    p.add_argument("--problem", metavar="NAME|K",
+                   help="only this problem of each file: its name as `edgeopt show` prints it (gap1-3) or its "
+                        "number, from 1")
     p.add_argument("--seed", type=_int_at_least(0, MAX_SEED), metavar="N", help="random seed (0 to 2^31-1)")
     p.add_argument("--warm-start", metavar="SOLVER|SOLUTION",
                    help="MILP backends: start from this solver's plan (run first, inside the time limit) or from a "
@@ -766,9 +897,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="instance file (every problem of an OR-Library GAP file)")
     p.add_argument("--sense", choices=("min", "max"),
                    help="for OR-Library GAP files whose name does not tell (gap1-gap12 max, gapa-gapd min)")
+    p.add_argument("--problem", metavar="NAME|K",
+                   help="only this problem of the file: its name (gap1-3) or its number, from 1")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("solvers", help="list the solvers and whether each is available")
+    p = sub.add_parser("solvers", help="list the solvers and whether each is installed",
+                       description="Every (family, solver) pair: exact or not, whether it proves a bound, whether "
+                                   "it is available, and what it does (the first sentence; --long: all of it). "
+                                   "'available' here means the packages the solver needs are installed (found "
+                                   "without importing them, which takes seconds for torch); a solve imports "
+                                   "them and names the one that fails.")
+    p.add_argument("-l", "--long", "-v", "--verbose", dest="long", action="store_true",
+                   help="the full descriptions, wrapped to the terminal's width")
     p.set_defaults(func=cmd_solvers)
 
     p = sub.add_parser("generate", help="write a seeded, generated instance")
@@ -788,11 +928,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "one instance per problem) with every seed, in worker processes or on a Dask "
                                    "cluster; print the table of gaps to the reference values (proven optimum, else "
                                    "proven bound, else the best solution of the run). With --out, finished runs "
-                                   "are stored at once and a re-run does only the missing ones.")
+                                   "are stored at once and a re-run does only the missing ones (Ctrl-C says how "
+                                   "many are kept).")
     p.add_argument("paths", nargs="+", metavar="PATH", help="instance file or folder")
     p.add_argument("--solvers", required=True, metavar="A,B,C", help="solver names, comma-separated")
     p.add_argument("--seeds", default="0", metavar="SPEC", help="seeds: N, A-B (inclusive) or N,M,... (default 0)")
     p.add_argument("--time-limit", type=_positive_seconds, metavar="S", help="time limit per run, in seconds")
+    p.add_argument("--sense", choices=("min", "max"),
+                   help="for OR-Library GAP files whose name does not tell (gap1-gap12 max, gapa-gapd min); as "
+                        "for solve, every file is read with it (a JSON file must state the same sense)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_int_at_least(1), metavar="N",
                        help="local worker processes (default: the number of cores)")

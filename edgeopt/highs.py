@@ -3,7 +3,8 @@ solve MILPs of their own (offloading's outer approximation) share.
 
 The matrix form is passed in one call (CSC arrays) and the solution copied out in bulk; the solve runs
 stoppable by Ctrl-C and past its deadline (edgeopt.interrupt); HiGHS's model status is mapped through one
-table into :class:`~edgeopt.result.Status`, its own words kept.
+table into :class:`~edgeopt.result.Status`, its own words kept (but for a stop at edgeopt's deadline, which
+HiGHS calls a user interrupt: :data:`DEADLINE_STOP`).
 """
 from __future__ import annotations
 
@@ -115,6 +116,11 @@ def check_highs_options(options: dict) -> None:
             raise ValueError(f"option highs: HiGHS rejects {key}={value!r}")
 
 
+#: The raw status of a solve HiGHS did not end by its own time limit, stopped at the deadline of the whole
+#: call (edgeopt.interrupt): HiGHS reports it as its user interrupt.
+DEADLINE_STOP = "time limit (stopped at edgeopt's deadline)"
+
+
 def _status_table():
     import highspy
 
@@ -168,7 +174,10 @@ def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int |
             rerun(left)
     ms = h.getModelStatus()
     info = h.getInfo()
-    raw = h.modelStatusToString(ms)
+    # HiGHS's user interrupt is raised only by run_highs, and after Ctrl-C run_stoppable raises before this
+    # point: an interrupted solve was stopped at edgeopt's deadline (HiGHS's own words, "Interrupted by
+    # user", would blame the user).
+    raw = DEADLINE_STOP if ms == highspy.HighsModelStatus.kInterrupt else h.modelStatusToString(ms)
     has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
     x = np.asarray(h.getSolution().col_value) if has_x else None
     obj = float(info.objective_function_value) if has_x else None

@@ -12,6 +12,8 @@ within a family the exact methods first, then the heuristics, each group by name
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -252,6 +254,23 @@ def import_error(cls: type) -> str | None:
     return _IMPORT_ERRORS[cls]
 
 
+def installed_error(cls: type) -> str | None:
+    """Why the solver cannot run here as far as a listing can tell without importing anything: a package it
+    requires is not installed (``importlib.util.find_spec`` of its top-level package), or None. Cheaper than
+    :func:`import_error` (which imports them, torch included, and runs the solver's probe) and weaker: an
+    installed package may still fail to import; a solve checks that with :func:`import_error`."""
+    for module in getattr(cls, "requires", ()):
+        top = module.split(".")[0]
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):  # a finder that refuses the name, or a module without a spec
+            found = top in sys.modules
+        if not found:
+            extra = EXTRAS.get(top)
+            return f'{top} is not installed' + (f'; it comes with pip install "edgeopt[{extra}]"' if extra else "")
+    return None
+
+
 @dataclass(frozen=True)
 class SolverEntry:
     """One registered (family, solver) pair, as ``edgeopt.solvers()`` lists it."""
@@ -267,13 +286,15 @@ class SolverEntry:
     import_error: str | None = field(default=None, compare=False)
 
 
-def entries(check: bool = False) -> list[SolverEntry]:
-    """Every (family, solver) pair in listing order; with ``check``, whether each imports here."""
+def entries(check: bool = False, *, installed_only: bool = False) -> list[SolverEntry]:
+    """Every (family, solver) pair in listing order; with ``check``, whether each imports here (with
+    ``installed_only`` too, only whether the packages it requires are installed: :func:`installed_error`,
+    which imports nothing)."""
     pairs = [(k, cls) for (k, _), cls in SOLVERS.items()]
     pairs += [(k, cls) for cls in BACKENDS.values() for k in _families_of(cls)]
     out = []
     for k, cls in sorted(pairs, key=lambda p: (p[0], not p[1].exact, p[1].name)):
-        error = import_error(cls) if check else None
+        error = None if not check else installed_error(cls) if installed_only else import_error(cls)
         out.append(SolverEntry(k, cls.name, cls.exact, cls.gives_bound, cls.description(), tuple(cls.requires),
                                cls.name in BACKENDS, error is None, error))
     return out

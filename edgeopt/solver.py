@@ -43,6 +43,10 @@ def require(condition: bool, option: str, expected: str, value: Any) -> None:
         raise ValueError(f"option {option}: must be {expected}, got {brief(value)}")
 
 
+#: The largest seed: HiGHS and CP-SAT take 32-bit seeds; one range for every solver keeps a seed portable across
+#: them (``edgeopt.solve`` and the command line refuse a seed outside [0, MAX_SEED]).
+MAX_SEED = 2**31 - 1
+
 #: The most threads (or parallel workers) a backend may be asked for: a value far above any machine's cores
 #: made HiGHS abort with std::bad_alloc and CP-SAT exit without a reason (issue 19); docs/solvers.md.
 MAX_THREADS = 256

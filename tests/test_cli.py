@@ -232,11 +232,17 @@ def test_show_summarises_the_instance(capsys, instance_file, instance):
 
 
 def test_solvers_lists_every_registered_solver(capsys):
-    code, out, err = run(capsys, "solvers")
+    code, out, err = run(capsys, "solvers", "--long")
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split()[:5] == ["family", "name", "exact", "gives_bound", "available"]
-    listed = {tuple(line.split()[:2]): line for line in lines[2:]}
+    listed, key = {}, None  # --long wraps a description onto lines that start with spaces: joined back here
+    for line in lines[2:]:
+        if line.startswith(" "):
+            listed[key] += " " + line.strip()
+        else:
+            key = tuple(line.split()[:2])
+            listed[key] = line
     for s in edgeopt.solvers():
         assert (s.family, s.name) in listed
         assert s.description in listed[(s.family, s.name)]
@@ -247,6 +253,7 @@ def test_solvers_lists_every_registered_solver(capsys):
 
 def test_generate_writes_the_same_instance_as_the_api(capsys, tmp_path):
     path = tmp_path / "sub" / "gen.json"
+    path.parent.mkdir()  # -o makes no folder (issue 20)
     code, out, err = run(capsys, "generate", "deployment", "--edges", "3", "--regions-per-edge", "1", "--models", "2",
                          "--slots", "3", "--links-per-edge", "3", "--slot-seconds", "30", "--load", "0.5",
                          "--no-cloud", "--seed", "11", "--name", "cli-made", "-o", path)
@@ -428,3 +435,152 @@ def test_a_missing_optional_package_names_the_extra(tmp_path, argv, extra):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert last.startswith("edgeopt: error:") and f'pip install "edgeopt[{extra}]"' in last, last
     assert not (tmp_path / "p.pt").exists()
+
+
+# -- issue 20: smaller items met by a new user (the command-line ones) ------------------------------------
+from edgeopt import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_DEPLOYMENT = ROOT / "instances" / "deployment" / "tiny-1.json"
+
+
+def test_the_time_limit_is_said_to_be_per_problem_and_is(capsys, monkeypatch):
+    """Item 1: the help said 'per file' while each problem of an OR-Library file gets the whole limit."""
+    assert main(["solve", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "time limit per file" not in help_text
+    assert "per problem of an OR-Library file" in help_text
+    limits = []
+    real = edgeopt.solve
+    monkeypatch.setattr(edgeopt, "solve", lambda inst, name, **kw: limits.append(kw["time_limit"]) or
+                        real(inst, name, **kw))
+    code, _, err = run(capsys, "solve", GAP1, "--solver", "greedy", "--time-limit", "7")
+    assert code == 0, err
+    assert limits == [7.0] * 5  # gap1.txt holds 5 problems: 5 solves of 7 s each
+
+
+def _rows(out: str) -> list[str]:
+    return out.splitlines()
+
+
+@pytest.mark.parametrize("columns", ["60", "100", "140"])
+def test_solvers_rows_fit_the_terminal_and_show_first_sentences(capsys, monkeypatch, columns):
+    """Item 3: rows were up to 447 characters (every description in full); now within the terminal's width
+    (at least 100), each description cut to its first sentence and, if still too long, ended by '...'."""
+    monkeypatch.setenv("COLUMNS", columns)
+    width = max(100, int(columns))
+    code, out, err = run(capsys, "solvers")
+    assert code == 0, err
+    lines = _rows(out)
+    assert max(map(len, lines)) <= width
+    start = lines[0].index("description")
+    cells = {tuple(line.split()[:2]): line[start:] for line in lines[2:] if not line.startswith(" ")}
+    for s in registry.entries():  # without check: edgeopt.solvers() imports torch (seconds)
+        cell = cells[(s.family, s.name)]
+        first = s.description.split(". ")[0]  # no description has '. ' inside a word (e.g. 'e.g. ')
+        first = first if first.endswith(".") else first + ("." if s.description.startswith(first + ".") else "")
+        if cell.endswith("..."):
+            assert first.startswith(cell[:-3].rstrip()) and len(cell[:-3].rstrip()) >= 20, (cell, first)
+        else:
+            assert cell == first, (cell, first)
+
+
+def test_solvers_without_torch_installed_says_which_extra(capsys, monkeypatch):
+    """Item 3: availability in the listing is 'installed' (importlib.util.find_spec), not an import."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    code, out, err = run(capsys, "solvers")
+    assert code == 0, err
+    rows = {tuple(line.split()[:2]): line.split()[2:5] for line in _rows(out)[2:] if not line.startswith(" ")}
+    assert rows[("offloading", "mappo")][2] == "no" and rows[("serving", "ippo")][2] == "no"
+    assert rows[("offloading", "greedy-offload")][2] == "yes"
+    assert 'mappo: not available: torch is not installed; it comes with pip install "edgeopt[rl]"' in out
+
+
+_SOLVERS_THEN_MODULES = """
+import sys
+from edgeopt.cli import main
+code = main(["solvers"])
+print("TORCH" if "torch" in sys.modules else "NO-TORCH", "CVXPY" if "cvxpy" in sys.modules else "NO-CVXPY", code)
+"""
+
+
+def test_solvers_imports_neither_torch_nor_the_backends():
+    """Item 3: `edgeopt solvers` imported torch and every backend to tell availability (4.3 s idle)."""
+    proc = subprocess.run([sys.executable, "-c", _SOLVERS_THEN_MODULES], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**__import__("os").environ, "COLUMNS": "100"}, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "NO-TORCH NO-CVXPY 0", proc.stdout[-300:]
+
+
+@pytest.mark.parametrize("argv", [
+    ["solve", TINY_DEPLOYMENT, "--solver", "greedy", "-o", "{out}/x.json"],
+    ["generate", "gap", "--agents", "2", "--jobs", "3", "-o", "{out}/x.json"],
+    ["export", TINY_DEPLOYMENT, "-o", "{out}/x.lp"],
+    ["train", "serving", "--steps", "10", "-o", "{out}/p.pt"],
+], ids=["solve", "generate", "export", "train"])
+def test_an_output_in_a_missing_folder_is_refused(capsys, tmp_path, argv):
+    """Item 4: `-o missing/dir/x.json` made the folders silently (a typo in a folder name went unnoticed)."""
+    out = tmp_path / "missing" / "dir"
+    code, _, err = run(capsys, *[str(a).replace("{out}", str(out)) for a in argv])
+    assert code == 2 and err.strip().splitlines() == [f"edgeopt: error: {out}: no such folder; create it first"], err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_check_with_its_files_swapped_says_the_order(capsys, tmp_path):
+    """Item 6: `check SOLUTION INSTANCE` printed the loader's complaint about the solution's kind."""
+    sol = tmp_path / "sol.json"
+    assert run(capsys, "solve", TINY_DEPLOYMENT, "--solver", "greedy", "-o", sol)[0] == 0
+    order = "the order is: edgeopt check INSTANCE SOLUTION"
+    code, out, err = run(capsys, "check", sol, TINY_DEPLOYMENT)
+    assert code == 2 and err.strip() == f"edgeopt: error: {sol} looks like a solution file; {order}", err
+    code, out, err = run(capsys, "check", sol, GAP1)
+    assert code == 2 and f"{sol} looks like a solution file; {order}" in err
+    code, out, err = run(capsys, "check", TINY_DEPLOYMENT, TINY_DEPLOYMENT)
+    assert code == 2 and err.strip() == f"edgeopt: error: {TINY_DEPLOYMENT} looks like an instance file; {order}"
+    code, out, err = run(capsys, "check", TINY_DEPLOYMENT, sol)
+    assert code == 0 and field(out, "feasible") == "yes"
+
+
+def test_problem_picks_one_problem_of_an_orlibrary_file(capsys, tmp_path):
+    """Item 7: no command-line way to pick one problem of an OR-Library file (`solve -o` refused gap1.txt)."""
+    third = edgeopt.load(GAP1)[2]
+    expected = f"instance    gap1-3 ({GAP1})\n" + edgeopt.family_of(third).describe(third) + "\n"
+    for pick in ("gap1-3", "3"):
+        code, out, err = run(capsys, "show", GAP1, "--problem", pick)
+        assert code == 0 and out == expected, err
+    sol = tmp_path / "sol.json"
+    code, out, err = run(capsys, "solve", GAP1, "--problem", "2", "--solver", "greedy", "-o", sol)
+    assert code == 0 and field(out, "instance").startswith("gap1-2 "), err
+    second = edgeopt.load(GAP1)[1]
+    doc = json.loads(sol.read_text())
+    assert (doc["instance"], doc["instance_hash"]) == ("gap1-2", second.hash)
+    assert edgeopt.evaluate(second, edgeopt.load_solution(sol, second)).feasible
+    for bad in ("gap1-6", "6", "0", "gap2-1"):
+        code, out, err = run(capsys, "solve", GAP1, "--problem", bad, "--solver", "greedy")
+        assert code == 2 and "its problems: gap1-1, gap1-2, gap1-3, gap1-4, gap1-5 (or their numbers, 1 to 5)" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_a_stop_at_edgeopts_deadline_is_not_called_a_user_interrupt(capsys, monkeypatch):
+    """Item 8: when HiGHS overran its own limit, edgeopt's deadline stopped it through HiGHS's user interrupt
+    and the result showed HiGHS's words for it, 'Interrupted by user'. The deadline is made to pass at once
+    here (HiGHS is asked to stop before it starts, and again at the first look at the clock)."""
+    import time
+
+    import edgeopt.highs as highs_driver
+
+    real = highs_driver.run_stoppable
+
+    def past_deadline(work, stop, *, deadline=None):
+        stop()
+        return real(work, stop, deadline=time.perf_counter() - 60)
+
+    monkeypatch.setattr(highs_driver, "run_stoppable", past_deadline)
+    code, out, err = run(capsys, "solve", ROOT / "instances" / "deployment" / "medium-3.json", "--solver", "highs",
+                         "--time-limit", "30")
+    assert code in (0, 1) and field(out, "status") == "time_limit", out
+    assert field(out, "solver") == "highs (time limit (stopped at edgeopt's deadline))"
+    assert "Interrupted by user" not in out + err

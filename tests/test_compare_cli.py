@@ -147,3 +147,60 @@ def test_report_colours_a_time_limit_with_a_verified_incumbent_as_an_answer():
     assert body.count('<tr class="unsolved">') == 0 and body.count('<tr class="failure">') == 1
     assert "no confirmed solution" not in page and "ended without a verified solution" in page
 
+
+
+# -- issue 20: smaller items met by a new user (the command-line ones) ------------------------------------
+def test_compare_takes_sense_as_its_message_advises(tmp_path, capsys):
+    """Item 2: an OR-Library file whose name does not tell the sense was refused with the advice '--sense on
+    the command line', which compare did not take. Its rows are those of the same file named gap1.txt."""
+    import shutil
+
+    import edgeopt
+
+    gap1 = INSTANCES / "gap" / "gap1.txt"
+    x = tmp_path / "x.txt"
+    shutil.copy(gap1, x)
+    argv = ["compare", str(x), "--solvers", "greedy", "--workers", "1", "--no-progress"]
+    assert main(argv) == 2
+    assert "--sense on the command line" in capsys.readouterr().err
+    assert main([*argv, "--sense", "max"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[1:]]  # a header, then one line per run
+    named = edgeopt.load(gap1)  # gap1..gap12 maximise: the sense the file name tells
+    assert [r[0] for r in rows] == [f"x-{k}" for k in range(1, 6)]
+    assert [float(r[4]) for r in rows] == [edgeopt.solve(inst, "greedy").objective for inst in named]
+    assert main([*argv, "--sense", "min"]) == 0  # the option is used: minimising gives other plans
+    lines = capsys.readouterr().out.splitlines()
+    assert [float(line.split()[4]) for line in lines[1:]] != [float(r[4]) for r in rows]
+
+
+def test_an_interrupted_compare_says_its_finished_runs_are_kept(tmp_path, capsys, monkeypatch):
+    """Item 5: Ctrl-C during `compare --out` said only 'interrupted'; now how many finished runs are kept
+    and that the same command does only the rest. Ctrl-C arrives right after the first run is stored."""
+    import edgeopt.io
+    from edgeopt.comparison import sweep
+
+    real_write, real_run = edgeopt.io.write_atomic, sweep._run_local
+    stored, pending = [], []
+
+    def write_then_interrupt(path, text):
+        real_write(path, text)
+        if path.parent.name == "results":
+            stored.append(path)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(edgeopt.io, "write_atomic", write_then_interrupt)
+    monkeypatch.setattr(sweep, "_run_local", lambda specs, *a: pending.append(len(specs)) or real_run(specs, *a))
+    out = tmp_path / "sweep"
+    files = [str(INSTANCES / "deployment" / f"{n}.json") for n in ("tiny-1", "tiny-2", "tiny-3")]
+    argv = ["compare", *files, "--solvers", "greedy", "--workers", "1", "--no-progress", "--out", str(out)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    on_disk = [p for p in (out / "results").iterdir() if not p.name.startswith(".")]
+    assert len(stored) == len(on_disk) == 1
+    assert err.strip().splitlines()[-1] == (f"edgeopt: interrupted; 1 finished run(s) are kept in {out}/results: "
+                                            "run the same command again to do only the rest"), err
+    monkeypatch.setattr(edgeopt.io, "write_atomic", real_write)
+    assert main(argv) == 0, capsys.readouterr().err
+    assert pending == [3, 2]  # the re-run ran only the two missing runs
+    assert len(list((out / "results").glob("[!.]*.json"))) == 3

@@ -422,6 +422,7 @@ def cli_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli")
     runs = []
     for i in (1, 2):
+        (out / f"run{i}").mkdir()  # -o names a file in a folder that exists (no folder is created)
         stdout, stderr = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = main(["train", "offloading", *CLI_RANGES, "--steps", "200", "--seed", "5", *CLI_SMOKE,

@@ -160,7 +160,7 @@ def test_hostile_instance_files(kind, data):
     with folder() as tmp:
         path = tmp / name
         path.write_text(dumps(doc), encoding="utf-8")
-        out = tmp / "out" / "solution.json"
+        out = tmp / "solution.json"
         show = run_cli(["show", path])
         assert show.code in (0, 2), show
         run = run_cli(["solve", path, "--solver", solver, "--time-limit", "5", "--seed", "0", "-o", out])

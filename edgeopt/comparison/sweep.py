@@ -65,9 +65,11 @@ _DEFAULT = object()
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-def expand_instances(items: Iterable[Any]) -> list[tuple[str, Any]]:
+def expand_instances(items: Iterable[Any], sense: str | None = None) -> list[tuple[str, Any]]:
     """(path, Instance) pairs: files, folders (searched recursively for .json and .txt files, in sorted
-    order) and Instance objects (path ""); an OR-Library file gives one pair per problem."""
+    order) and Instance objects (path ""); an OR-Library file gives one pair per problem. ``sense`` ("max"
+    or "min") is passed to :func:`edgeopt.io.load` for every file, as ``edgeopt solve --sense`` does: it
+    tells an OR-Library file's sense when its name does not, and a JSON file must state the same."""
     from edgeopt.io import load
 
     if isinstance(items, (str, os.PathLike)) or hasattr(items, "kind"):
@@ -87,7 +89,7 @@ def expand_instances(items: Iterable[Any]) -> list[tuple[str, Any]]:
         else:
             raise ValueError(f"{item}: no such file or folder")
         for f in files:
-            loaded = load(f)
+            loaded = load(f, sense=sense)
             for inst in loaded if isinstance(loaded, list) else [loaded]:
                 out.append((str(f), inst))
     return out
@@ -323,7 +325,7 @@ def _serving(names: list[str], kinds: set[str]) -> dict[str, set[str]]:
 def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,), time_limit: float | None = None,
             workers: int | None = None, dask=None, out: str | os.PathLike | None = None, reference=_DEFAULT,
             progress: bool = True, grace_seconds: float = 10.0, options: dict | None = None,
-            setup: Sequence[str] = (), report: bool = True, on_row=None):
+            setup: Sequence[str] = (), report: bool = True, on_row=None, sense: str | None = None):
     """Run every solver on every instance with every seed; a pandas DataFrame, one row per run.
 
     ``instances``: paths (files or folders; an OR-Library file gives one instance per problem) or
@@ -334,7 +336,8 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
     Markdown summary, plots and HTML report (edgeopt.comparison.html). ``on_row``: called with a copy of
     each row as soon as it is known (a row kept from an earlier sweep first, with ``kept=True``; then each
     run as it finishes), its reference columns filled from the .solu files (the reference of the best run
-    is known only at the end: such rows show none). See the module docstring for the rest.
+    is known only at the end: such rows show none). ``sense``: see :func:`expand_instances`. See the module
+    docstring for the rest.
     Unknown solvers, solvers whose backend is missing, and bad paths raise ValueError before anything runs.
     """
     import pandas as pd
@@ -359,7 +362,7 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
     opts = json.dumps(options or {}, sort_keys=True)
     references = _read_references(reference, [p for p in ([instances] if isinstance(instances, (str, os.PathLike))
                                                           else instances) if isinstance(p, (str, os.PathLike))])
-    pairs = expand_instances(instances)
+    pairs = expand_instances(instances, sense=sense)
     if not pairs:
         raise ValueError("no instances given")
 
