@@ -1,11 +1,16 @@
 """The public entry points: solve, evaluate, verify, solvers, generate."""
 from __future__ import annotations
 
+import inspect
 import math
+import numbers
 import os
+import typing
 
 from edgeopt import registry
+from edgeopt.document import brief, check_schema
 from edgeopt.result import PROOF_RTOL, Evaluation, Result, Status, agree, relative_gap
+from edgeopt.solver import MAX_SEED
 
 #: Relative tolerance between a solver's own objective and the evaluator's (denominator max(1, |eval|)): the
 #: proof tolerance, one rule for both (docs/solvers.md).
@@ -13,8 +18,34 @@ OBJECTIVE_RTOL = PROOF_RTOL
 
 
 def evaluate(instance, solution) -> Evaluation:
-    """The family's evaluator: objective, its parts and every violated constraint, from the decisions."""
-    return registry.family_of(instance).evaluate(instance, solution)
+    """The family's evaluator: objective, its parts and every violated constraint, from the decisions.
+
+    ``solution`` is the family's solution (as :func:`solve` returns in ``result.solution``) or a dict: the
+    ``decisions`` object of a solution file, checked and converted as a file's is (a bad one is a ValueError
+    naming its JSON path). Anything else is a ValueError saying what the family takes."""
+    family = registry.family_of(instance)
+    if isinstance(solution, dict):
+        check_schema(solution, family.solution_schema, "decisions")
+        solution = family.solution_from_data(instance, solution, "decisions")
+    else:
+        expected = _solution_type(family.evaluate)
+        if expected is not None and not isinstance(solution, expected):
+            article = "an" if family.kind[0] in "aeiou" else "a"
+            raise ValueError(f"evaluate() takes {article} {family.kind} solution (as solve() returns in "
+                             f"result.solution, or the decisions object of a solution file), "
+                             f"got {type(solution).__name__}")
+    return family.evaluate(instance, solution)
+
+
+def _solution_type(evaluate) -> type | None:
+    """The class of the family's solutions, as its evaluator annotates it; None when it does not (gap's
+    takes an array or a list and checks it itself)."""
+    try:
+        parameter = list(inspect.signature(evaluate).parameters)[1]
+        hint = typing.get_type_hints(evaluate).get(parameter)
+    except Exception:  # no such parameter, or an annotation that does not resolve: the evaluator checks
+        return None
+    return hint if isinstance(hint, type) else None
 
 
 def verify(instance, result: Result) -> Result:
@@ -72,14 +103,19 @@ def solve(instance, solver: str | None = None, *, time_limit: float | None = Non
 
     If the family's pre-check proves the instance infeasible (e.g. a requested model fits nowhere and
     the cloud is disabled), every solver returns ``infeasible`` with that reason without running.
-    A bad solver name, option or time limit is a ValueError naming it. ``instance`` may also be the path of
-    an instance file (read by :func:`edgeopt.load`; a file holding several problems is refused: solve each).
+    A bad solver name, option, time limit or seed (an integer in [0, 2**31-1]) is a ValueError naming
+    it. ``instance`` may also be the path of an instance file (read by :func:`edgeopt.load`; a file
+    holding several problems is refused: solve each).
     """
     instance = _one_instance(instance)
     solver = registry.family_of(instance).default_solver if solver is None else solver
     s = get_solver(instance.kind, solver)
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+    if seed is not None and not (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)
+                                 and 0 <= seed <= MAX_SEED):
+        raise ValueError(f"seed must be an integer between 0 and {MAX_SEED}, got {brief(seed)}")
+    seed = None if seed is None else int(seed)  # a numpy integer, as every backend takes it
     s.parse_options(options)  # refuse a bad option before anything runs, the pre-check included
     reason = registry.family_of(instance).infeasibility_reason(instance)
     if reason is not None:

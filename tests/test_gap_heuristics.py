@@ -36,12 +36,20 @@ def _optimum(name: str) -> int:
     return PUBLISHED[f][int(k) - 1]
 
 
+def proof_status(result):
+    """The status an lns result must have: optimal exactly when its proven bound meets its plan (issue 20)."""
+    from edgeopt.result import agree
+
+    met = result.bound is not None and result.objective is not None and agree(result.objective, result.bound)
+    return Status.OPTIMAL if met else Status.FEASIBLE
+
+
 def test_lns_reaches_every_published_optimum(published):
     # Blocks start at two agents and grow while HiGHS proves them easily (on these small problems up to all
-    # five agents, when the block is the whole GAP); a status never claims a proof.
+    # five agents, when the block is the whole GAP); it says optimal only when its proven bound meets the plan.
     for name, inst in published.items():
         result = edgeopt.solve(inst, "lns", seed=0, iterations=40, block_agents=None)
-        assert result.status == Status.FEASIBLE and result.evaluation.feasible, result.summary()
+        assert result.status == proof_status(result) and result.evaluation.feasible, result.summary()
         assert result.objective == _optimum(name), (name, result.objective)
 
 
@@ -87,10 +95,10 @@ SMALL = [dict(agents=3, jobs=9, type=t, sense=s, seed=k) for t, s, k in
 @pytest.mark.parametrize("kw", SMALL, ids=lambda kw: f"{kw['type']}{kw['sense']}")
 def test_lns_core_proves_small_instances_and_its_bound_is_the_proof(kw):
     # The core grows until it is the whole problem and HiGHS proves it: the brute-force optimum, and HiGHS's
-    # bound over the whole problem beside it (gap 0), not the weaker LP bound. The status stays feasible.
+    # bound over the whole problem beside it (gap 0), not the weaker LP bound: the status is optimal.
     inst = gap.generate(**kw)
     result = edgeopt.solve(inst, "lns", seed=0, iterations=0, core_per_job=1)
-    assert result.status == Status.FEASIBLE and result.extra["stopped_by"] == "whole problem proven"
+    assert result.status == Status.OPTIMAL and result.extra["stopped_by"] == "whole problem proven"
     optimum = _brute_force(inst)
     assert result.objective == pytest.approx(optimum, abs=1e-9)
     assert result.bound == pytest.approx(optimum, rel=1e-9) and result.gap == pytest.approx(0.0, abs=1e-9)
@@ -152,7 +160,8 @@ def test_feasible_and_never_better_than_the_optimum_on_tight_instances(kw):
     assert exact.status == Status.OPTIMAL
     for solver, options in (("tabu", dict(iterations=400)), ("lns", dict(iterations=8, start_share=0.5))):
         result = edgeopt.solve(inst, solver, seed=1, **options)
-        assert result.status == Status.FEASIBLE, (solver, result.summary())
+        assert result.status == (proof_status(result) if solver == "lns" else Status.FEASIBLE), (solver,
+                                                                                                 result.summary())
         a = np.asarray(result.solution)
         # Feasibility and value recomputed here from the matrices, not by the evaluator.
         load = np.bincount(a, weights=inst.resource[a, np.arange(inst.jobs)], minlength=inst.agents)
@@ -192,3 +201,19 @@ def test_options_are_checked():
                                  ("lns", dict(polish_share=1.0), "option polish_share")]:
         with pytest.raises(ValueError, match=message):
             edgeopt.solve(inst, solver, **bad)
+
+
+def test_lns_says_optimal_exactly_when_its_bound_meets_the_published_optimum():
+    """Issue 20: GAP lns proved gap1's problems over the whole problem (bound = objective) and still said
+    'feasible'. Its status is now 'optimal' exactly when its proven bound meets its plan, checked against
+    OR-Library's published optima."""
+    import edgeopt
+    from edgeopt.result import Status
+
+    published = dict(zip((f"gap1-{k}" for k in range(1, 6)), (336, 327, 339, 341, 326)))
+    for inst in edgeopt.load(INSTANCES / "gap" / "gap1.txt"):
+        r = edgeopt.solve(inst, "lns", seed=0, time_limit=20)
+        met = r.bound is not None and abs(r.bound - published[inst.name]) <= 1e-6 * published[inst.name]
+        assert (r.status == Status.OPTIMAL) == met, (inst.name, r.status, r.bound)
+        if r.status == Status.OPTIMAL:
+            assert r.objective == published[inst.name] and r.gap == 0

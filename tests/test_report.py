@@ -207,3 +207,21 @@ def test_plots_take_names_literally_and_survive_all_failures(runs, tmp_path):
     summary = tables.solver_summary(only_failures).set_index("solver")
     assert summary["solved"].sum() == 0 and summary["failures"].sum() == 3
     assert summary["mean_gap"].isna().all()
+
+
+def test_identical_profiles_stay_distinguishable(monkeypatch, tmp_path):
+    """Issue 20, item 5: two solvers with the same results drew the same solid steps in
+    performance_profile.png, the later hiding the earlier. Now each has its own line style and marker."""
+    rows = [run(name, "min", solver, 0, "optimal", 100.0, 100.0, "opt", 0.0, True, wall)
+            for name, wall in (("alpha", 1.0), ("beta", 2.0)) for solver in ("highs", "cpsat")]
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    plots.plot_performance_profile(pd.DataFrame(rows, columns=COLUMNS), tmp_path / "profile.png")
+    lines = {line.get_label(): line for line in drawn[0].axes[0].get_lines()}
+    assert set(lines) == {"highs", "cpsat"}
+    highs, cpsat = lines["highs"], lines["cpsat"]
+    assert list(highs.get_xdata()) == list(cpsat.get_xdata()) and list(highs.get_ydata()) == list(cpsat.get_ydata())
+    assert highs.get_linestyle() != cpsat.get_linestyle() and highs.get_marker() != cpsat.get_marker()
+    assert all(line.get_marker() not in ("None", "", None) and line.get_alpha() < 1 for line in lines.values())
+    legend = drawn[0].axes[0].get_legend()
+    assert legend is not None and {t.get_text() for t in legend.get_texts()} == {"highs", "cpsat"}

@@ -43,6 +43,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from common import default_out, out_help
 
 import edgeopt
 
@@ -343,9 +344,10 @@ def plot_methods(aggs: dict, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="two generated and two bundled instances, seed 0 (seconds)")
-    ap.add_argument("--out", type=Path, default=Path("assignment-paper-results"), help="output directory")
+    ap.add_argument("--out", type=Path, help=out_help())
     ap.add_argument("--workers", type=int, default=2, help="worker processes of edgeopt.compare")
     args = ap.parse_args(argv)
+    args.out = args.out or default_out(__file__, args.quick)
     seeds = [0] if args.quick else [0, 1, 2]
     args.out.mkdir(parents=True, exist_ok=True)
     cat = edgeopt.catalog.text_to_image()

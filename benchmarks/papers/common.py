@@ -16,6 +16,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "edgeopt" / "data" / "policies"
+#: Where the comparison scripts write unless told otherwise (``--out``), whatever the current folder.
+RESULTS = ROOT / "benchmarks" / "papers" / "results"
+
+
+def default_out(script: str, quick: bool) -> Path:
+    """The default output folder of the comparison script ``script`` (its ``__file__``): results/<name>/ beside
+    this file, or results/quick/<name>/ with ``--quick`` (a folder git ignores: a .gitignore of ``*`` is put
+    there, as quick runs are checks, not results)."""
+    name = Path(script).stem
+    if not quick:
+        return RESULTS / name
+    quick_dir = RESULTS / "quick"
+    quick_dir.mkdir(parents=True, exist_ok=True)
+    ignore = quick_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    return quick_dir / name
+
+
+def out_help() -> str:
+    """The ``--out`` option's help, the same in every comparison script."""
+    return ("output directory (default: benchmarks/papers/results/<script>/, with --quick "
+            "results/quick/<script>/)")
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:

@@ -49,6 +49,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from common import default_out, out_help
 
 import edgeopt
 from edgeopt.families.deployment.formulate import formulate
@@ -297,8 +298,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="two tiny scenarios, three switching factors (seconds)")
     ap.add_argument("--time-limit", type=float, default=120.0, help="seconds per method and instance")
     ap.add_argument("--workers", type=int, default=2, help="worker processes of edgeopt.compare")
-    ap.add_argument("--out", type=Path, default=Path("deployment-paper-results"), help="output directory")
+    ap.add_argument("--out", type=Path, help=out_help())
     args = ap.parse_args(argv)
+    args.out = args.out or default_out(__file__, args.quick)
     if not (args.time_limit > 0 and np.isfinite(args.time_limit)):
         ap.error(f"--time-limit must be a positive number of seconds, got {args.time_limit:g}")
     if args.workers < 1:

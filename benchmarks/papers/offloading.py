@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import failed_runs, write_rows
+from common import default_out, failed_runs, out_help, write_rows
 
 import edgeopt
 from edgeopt.io import instance_from_data
@@ -219,10 +219,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a few small instances (seconds)")
     ap.add_argument("--time-limit", type=float, default=300.0, help="seconds per method and instance")
-    ap.add_argument("--out", type=Path, default=Path("offloading-mappo-results"), help="output directory")
+    ap.add_argument("--out", type=Path, help=out_help())
     ap.add_argument("--policy", help="the MAPPO policy file (default: the shipped one)")
     ap.add_argument("--ippo", help="the IPPO policy file (default: the shipped one)")
     args = ap.parse_args(argv)
+    args.out = args.out or default_out(__file__, args.quick)
     methods = []
     for label, solver, opts in METHODS:
         opts = dict(opts)

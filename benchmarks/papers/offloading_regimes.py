@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import failed_runs, write_rows
+from common import default_out, failed_runs, out_help, write_rows
 
 import edgeopt
 from edgeopt.io import instance_from_data
@@ -280,10 +280,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="two regimes, one seed (seconds)")
     ap.add_argument("--seeds", type=int, default=3, help="scenarios per regime (3)")
     ap.add_argument("--time-limit", type=float, default=600.0, help="seconds per method and scenario")
-    ap.add_argument("--out", type=Path, default=Path("results") / "offloading-regimes", help="output directory")
+    ap.add_argument("--out", type=Path, help=out_help())
     ap.add_argument("--policy", help="the MAPPO policy file (default: the shipped one)")
     ap.add_argument("--ippo", help="the IPPO policy file (default: the shipped one)")
     args = ap.parse_args(argv)
+    args.out = args.out or default_out(__file__, args.quick)
     options = {"mappo": {"policy": args.policy} if args.policy else {},
                "ippo": {"policy": args.ippo} if args.ippo else {}}
     regimes = QUICK if args.quick else list(REGIMES)

@@ -22,6 +22,9 @@ PLOT_FILES = {
 }
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+#: Line styles of the performance profile's curves, in turn: two solvers with the same results draw the same
+#: steps, and the solid line, the dashes drawn over it and their different markers keep both in sight.
+_LINESTYLES = ("-", "--", ":", "-.")
 
 
 # --------------------------------------------------------------------------- performance profile
@@ -102,11 +105,16 @@ def plot_performance_profile(df: pd.DataFrame, path) -> Path:
     all_taus = np.concatenate([t for t, _ in profile.values()]) if profile else np.array([])
     right = float(all_taus.max()) * 1.5 if all_taus.size else 10.0
     right = max(right, 2.0)
-    for solver, (taus, fractions) in profile.items():
-        colour, _ = styles[solver]
+    for k, (solver, (taus, fractions)) in enumerate(profile.items()):
+        colour, marker = styles[solver]
         xs = np.concatenate([[1.0], taus, [right]])
         ys = np.concatenate([[0.0], fractions, [fractions[-1] if fractions.size else 0.0]])
-        ax.step(xs, ys, where="post", color=colour, label=_plain(solver), linewidth=2)
+        # Each curve its own line style, marker (at the steps) and, later ones drawn thinner and smaller over
+        # the earlier, slightly transparent: identical curves stay distinguishable.
+        ax.step(xs, ys, where="post", color=colour, label=_plain(solver), alpha=0.8,
+                linestyle=_LINESTYLES[k % len(_LINESTYLES)], linewidth=max(1.0, 2.5 - 0.5 * (k % 4)),
+                marker=marker, markersize=max(4.0, 8.0 - 1.5 * (k % 4)), markevery=slice(1, 1 + len(taus)),
+                markeredgecolor="black", markeredgewidth=0.4)
     if not all_taus.size:
         ax.text(0.5, 0.5, "no run was solved", transform=ax.transAxes, ha="center")
     ax.set_xscale("log")

@@ -42,7 +42,7 @@ from edgeopt.families.deployment.solvers.routing import repair, route
 from edgeopt.highs import highs_model, run_highs, set_start, solve_matrix, use_threads
 from edgeopt.modeling import too_wide
 from edgeopt.registry import register_solver
-from edgeopt.result import Status, relative_gap
+from edgeopt.result import Status, agree, relative_gap
 
 #: Columns from which the LP relaxation is solved by HiGHS's interior point method rather than dual simplex.
 IPM_COLUMNS = 20_000
@@ -290,4 +290,6 @@ class Lns(Solver):
             if result.objective < bound <= result.objective + tol(result.objective):
                 bound = result.objective  # the LP's optimum is known to HiGHS's tolerance, not beyond
             result = result.with_(bound=bound, gap=relative_gap(result.objective, bound, instance.sense))
+            if agree(result.objective, bound):  # the LP bound HiGHS proved meets the plan: optimal, by that proof
+                result = result.with_(status=Status.OPTIMAL, message="proven optimal: the LP bound meets the plan")
         return result

@@ -19,8 +19,8 @@ Optimization (2009); volumes and pages not checked here).
    other column fixed at 0: ``MatrixForm.restricted``), one thread, relative gap 0, at most ``core_nodes``
    branch-and-bound nodes, the current assignment as its start. A core proven optimal is doubled and solved
    again from the better assignment; the stage ends when a core is not proven (node or time limit) or when
-   the core is the whole problem and proven (then the run stops: HiGHS solved the whole GAP; the status stays
-   ``feasible``, as the solver is a heuristic). ``core_per_job`` = 0 skips the stage.
+   the core is the whole problem and proven (then the run stops: HiGHS solved the whole GAP; the status is
+   ``optimal`` by HiGHS's proof, its bound meeting the plan). ``core_per_job`` = 0 skips the stage.
 3. **Blocks:** a block is ``k`` agents drawn at random (seeded); every job currently at one of them may
    move to any of them, everything else stays. The block's MILP (the GAP's own, ``formulate``, with the
    other columns fixed) goes to HiGHS, one thread, relative gap 0, at most ``max_nodes`` branch-and-bound
@@ -30,7 +30,8 @@ Optimization (2009); volumes and pages not checked here).
    limit makes the next one an agent larger (up to all agents), one it cannot prove within the limit an
    agent smaller (down to 2).
 4. **Stop:** at the time limit less ``polish_share`` of it, after ``iterations`` blocks, or when a block of
-   every agent was proven optimal (as for a whole core, the status stays ``feasible``).
+   every agent was proven optimal. The status is ``optimal`` only when the bound reported meets the plan
+   within the proof tolerance.
 5. **Polish:** with a time limit, unless the whole problem was proven, the tabu search
    (edgeopt/families/gap/solvers/tabu.py, its default settings) from the best assignment for the last
    ``polish_share`` of the time limit, then the shift descent; a better assignment replaces the best.
@@ -54,7 +55,7 @@ from edgeopt.families.gap.solvers.greedy import greedy_assignment, improve_by_sh
 from edgeopt.families.gap.solvers.tabu import PENALTY_DOWN, PENALTY_UP, tabu_search
 from edgeopt.highs import highs_model, run_highs, set_start
 from edgeopt.registry import register_solver
-from edgeopt.result import Status, relative_gap
+from edgeopt.result import Status, agree, relative_gap
 from edgeopt.solver import Options, Solver, deadline, option
 
 #: Blocks when there is no time limit.
@@ -235,6 +236,8 @@ class GapLns(Solver):
             if inner(result.objective, bound, instance.sense):
                 bound = result.objective  # HiGHS's bounds are known to its tolerance, not beyond
             result = result.with_(bound=bound, gap=relative_gap(result.objective, bound, instance.sense))
+            if agree(result.objective, bound):  # the bound HiGHS proved meets the plan: optimal, by that proof
+                result = result.with_(status=Status.OPTIMAL, message="proven optimal: HiGHS's bound meets the plan")
         return result
 
 
