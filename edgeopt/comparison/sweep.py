@@ -353,8 +353,11 @@ def compare(instances, solvers: Sequence[str] | str, seeds: Iterable[int] = (0,)
     if len(set(names)) != len(names):
         raise ValueError(f"a solver is named twice in {names}")
     seeds = list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative integers, got {seeds!r}")
+    from edgeopt.solver import MAX_SEED
+
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in seeds):
+        raise ValueError(f"seeds must be integers between 0 and {MAX_SEED}, got {seeds[:5]!r}"
+                         + (f" ({len(seeds)} in all)" if len(seeds) > 5 else ""))
     if time_limit is not None and not (math.isfinite(time_limit) and time_limit > 0):
         raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
     if workers is not None and workers < 1:
