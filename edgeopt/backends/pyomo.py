@@ -234,8 +234,10 @@ def _outcome(results, pm, mf: MatrixForm) -> Outcome:
     table = {TC.optimal: Status.OPTIMAL, TC.infeasible: Status.INFEASIBLE, TC.unbounded: Status.UNBOUNDED,
              TC.maxTimeLimit: Status.TIME_LIMIT}
     status = table.get(tc)
+    if tc == TC.interrupted:  # only edgeopt cancels the solve: at its deadline (Ctrl-C raises instead)
+        status, raw = Status.TIME_LIMIT, "time limit (stopped at edgeopt's deadline)"
     if status is None:
-        if x is not None and tc in (TC.maxIterations, TC.objectiveLimit, TC.interrupted, TC.minStepLength):
+        if x is not None and tc in (TC.maxIterations, TC.objectiveLimit, TC.minStepLength):
             status = Status.FEASIBLE
         else:
             status = Status.ERROR
