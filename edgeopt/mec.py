@@ -758,6 +758,67 @@ def check_generated_size(users, edges, slots) -> None:
         raise ValueError(f"users x slots must be at most {MAX_GENERATED['user_slots']:,}, got {users:,} x {slots:,}")
 
 
+#: The most option rows an instance may need (issue 19, item 6): ``Cells.options`` lays out every request x
+#: every configuration x 3 places, over all slots, before it drops the options that cannot serve. Checked
+#: when a file is read (and by the generators before they draw users), before any table is built. Measured
+#: at the limit, one cell: ``show`` and the heuristics peak under 200 MB, the exact methods and mappo under 1 GB
+#: (20,000 users x 1,000 configurations, 60 million rows, took 10 GB and 97 s to show).
+MAX_OPTION_ROWS = 500_000
+#: The most (edge, model, slot) entries: every plan holds the models loaded on each edge in each slot (E, M, T),
+#: the evaluator and the serving methods work on arrays of that shape and the serving policies on E x M rows
+#: per slot (10^11, which a 2 MB file can ask for, ran out of memory; at the limit the serving policies peak
+#: near 700 MB).
+MAX_EDGE_MODEL_SLOTS = 250_000
+#: The most user-slots (users x slots): the (users, slots) arrays of the instance, of every plan and of the
+#: evaluator; what a generator may make (MAX_GENERATED), a file may hold (6 million, in 63 MB, took 1.4 GB).
+MAX_USER_SLOTS = MAX_GENERATED["user_slots"]
+
+
+def _too_many(rows: int, loaded: int) -> tuple[str, str] | None:
+    """(field, words) of the first table beyond its limit, or None."""
+    if rows > MAX_OPTION_ROWS:
+        return "options", (f"{rows:,} option rows, more than the limit of {MAX_OPTION_ROWS:,} "
+                           "(edgeopt.mec.MAX_OPTION_ROWS)")
+    if loaded > MAX_EDGE_MODEL_SLOTS:
+        return "loaded", (f"{loaded:,} (edge, model, slot) entries, more than the limit of {MAX_EDGE_MODEL_SLOTS:,} "
+                          "(edgeopt.mec.MAX_EDGE_MODEL_SLOTS)")
+    return None
+
+
+def check_table_sizes(data: dict, source: str) -> None:
+    """One-line InstanceError naming the file and the field when schema-valid ``data`` has more user-slots than
+    ``MAX_USER_SLOTS``, or would need more option rows than ``MAX_OPTION_ROWS`` or more (edge, model, slot)
+    entries than ``MAX_EDGE_MODEL_SLOTS``; counted from the document alone, before anything is built."""
+    T, U = data["slots"], len(data["users"])
+    if U * T > MAX_USER_SLOTS:
+        raise InstanceError(source, [("users", f"{U:,} users x {T:,} slots make {U * T:,} user-slots, more than "
+                                      f"the limit of {MAX_USER_SLOTS:,} (edgeopt.mec.MAX_USER_SLOTS)")])
+    requests = sum(r is not None for u in data["users"] for r in u["requests"][:T])
+    configs = sum(len(m["configs"]) for m in data["models"])
+    E, M = len(data["edges"]), len(data["models"])
+    beyond = _too_many(requests * configs * len(PLACES), E * M * T)
+    if beyond is None:
+        return
+    if beyond[0] == "options":
+        where, what = "users", (f"{requests:,} requests (users[*].requests) x {configs:,} configurations "
+                                f"(models[*].configs) x {len(PLACES)} places make {beyond[1]}")
+    else:
+        where, what = "edges", f"{E:,} edges x {M:,} models x {T:,} slots make {beyond[1]}"
+    raise InstanceError(source, [(where, what)])
+
+
+def check_generated_tables(users: int, edges: int, slots: int, models: int, configs: int) -> None:
+    """ValueError when a generated instance could need more option rows or (edge, model, slot) entries than
+    a file may (``check_table_sizes``): every user asking in every slot. Checked before users are drawn."""
+    beyond = _too_many(users * slots * configs * len(PLACES), edges * models * slots)
+    if beyond is None:
+        return
+    if beyond[0] == "options":
+        raise ValueError(f"users x slots x configurations (models, max_configs) x {len(PLACES)} places: {users:,} x "
+                         f"{slots:,} x {configs:,} x {len(PLACES)} make {beyond[1]}")
+    raise ValueError(f"edges x models x slots: {edges:,} x {models:,} x {slots:,} make {beyond[1]}")
+
+
 def generate_cells(*, users: int, edges: int, slots: int, models, max_configs: int | None, uplink_mhz: float,
                    downlink_mhz: float, cell_radius_m: float, cloud: bool, delay_per_second: float,
                    energy_per_joule: float, refusal_penalty: float, cloud_price: float, edge_gpus, device_mix,
@@ -791,6 +852,7 @@ def generate_cells(*, users: int, edges: int, slots: int, models, max_configs: i
         d["local_models"] = [m for m in d["local_models"] if m in kept]
     radio = cat["radio"]
     model_docs = [_model_doc(m, cat, max_configs, order) for m in chosen]
+    check_generated_tables(users, edges, slots, len(model_docs), sum(len(m["configs"]) for m in model_docs))
     longest = max(c["duration_seconds"] for m in model_docs for c in m["configs"])
     data = {
         "slots": slots,

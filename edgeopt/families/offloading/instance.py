@@ -24,6 +24,7 @@ from edgeopt.mec import (  # noqa: F401  (the cells' names, used by the family's
     Options,
     Solution,
     cells_from_data,
+    check_table_sizes,
     empty_solution,
     solution_from_data,
     solution_to_data,
@@ -48,5 +49,7 @@ class Instance(Cells):
 
 
 def from_data(data: dict, source: str = "<data>") -> Instance:
-    """Build an Instance from schema-valid data; raises InstanceError for every broken reference."""
+    """Build an Instance from schema-valid data; raises InstanceError for every broken reference, and for tables
+    beyond edgeopt.mec.MAX_OPTION_ROWS or MAX_EDGE_MODEL_SLOTS (checked first, before anything is built)."""
+    check_table_sizes(data, source)
     return Instance(**Document.head(data), **cells_from_data(data, source))

@@ -11,6 +11,7 @@ whole. Complete enumeration proves the optimum; a slot with more than ``max_comb
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -44,8 +45,15 @@ def count_text(n: int) -> str:
     """A combination count for people: exact up to 10^12, else like ``1.39e+305`` (beyond any float)."""
     if n < 10 ** 12:
         return str(n)
-    digits = str(n)
-    return f"{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
+    # Not str(n): Python refuses to write an integer of more than 4,300 digits (thousands of users have more
+    # combinations than that), and the message named nothing.
+    exponent = int((n.bit_length() - 1) * math.log10(2))  # the number of digits less one, give or take one
+    while 10 ** exponent > n:
+        exponent -= 1
+    while 10 ** (exponent + 1) <= n:
+        exponent += 1
+    lead = str(n // 10 ** (exponent - 2))  # the first three digits
+    return f"{lead[0]}.{lead[1:3]}e+{exponent}"
 
 
 def groups_of(inst: Instance, t: int, split: bool) -> list[np.ndarray]:
@@ -63,17 +71,33 @@ def best_of_group(inst: Instance, t: int, pos: np.ndarray, until: float | None =
     U = pos.size
     if U == 0 or opts.num_options == 0:  # nobody asks, or nobody can be served: all refused
         return np.full(U, -1, dtype=np.int64), True
+    # The group's options, numbered 0..O-1, with only the resources and (edge, model) pairs they use, numbered
+    # from 0 too: a slot's 3E resources and E x M pairs can number 10^7, and a block of combinations by all
+    # of them (2,001 x 10^7) ran out of memory.
+    mine = np.concatenate([opts.of_user[int(opts.users[i])] for i in pos]).astype(np.int64)
+    if mine.size == 0:  # no one in the group can be served: the one combination refuses them all
+        return np.full(U, -1, dtype=np.int64), True
+    M = inst.num_models
+    local = np.full(opts.num_options, -1, dtype=np.int64)
+    local[mine] = np.arange(mine.size)
+    resources, resource = np.unique(opts.resource[mine], return_inverse=True)
+    resource = resource.reshape(mine.size, 3)
+    on_edge = opts.place[mine] == EDGE
+    pairs, pair = np.unique(opts.edge[mine] * M + opts.model[mine], return_inverse=True)
+    pair = pair.reshape(-1)
+    edges, pair_edge = np.unique(pairs // M, return_inverse=True)
+    memory_of = np.zeros((pairs.size, edges.size))  # (P, Q) each pair's model's memory on its edge
+    memory_of[np.arange(pairs.size), pair_edge.reshape(-1)] = inst.model_memory_gb[pairs % M]
+    capacity = inst.edge_memory_gb[edges] * (1 + 1e-9)
+    value_of, roots = opts.value[mine], np.sqrt(opts.cost[mine])
     # Per user its choices: refusal (-1) first, then its options. Combination c is a mixed-radix number.
-    choices = [np.concatenate([[-1], opts.of_user[int(opts.users[i])]]).astype(np.int64) for i in pos]
+    choices = [np.concatenate([[-1], local[opts.of_user[int(opts.users[i])]]]).astype(np.int64) for i in pos]
     radix = np.array([c.size for c in choices], dtype=np.int64)
     total = combinations(inst, t, pos)
-    R = int(opts.resource.max(initial=-1)) + 1
-    E, M = inst.num_edges, inst.num_models
-    roots = np.sqrt(opts.cost)
-    on_edge = opts.place == EDGE
+    R = resources.size
     best_value, best = -np.inf, np.full(U, -1, dtype=np.int64)
     start = 0
-    rows_per_block = max(1, min(BLOCK, BLOCK_CELLS // U))
+    rows_per_block = max(1, min(BLOCK, BLOCK_CELLS // max(U, R, pairs.size)))
     while start < total:
         n = min(rows_per_block, total - start)
         rest = np.arange(start, start + n, dtype=np.int64)  # total <= max_combinations: fits in int64
@@ -83,21 +107,19 @@ def best_of_group(inst: Instance, t: int, pos: np.ndarray, until: float | None =
             rest //= radix[i]
         served = pick >= 0
         o = np.where(served, pick, 0)
-        value = np.where(served, opts.value[o], opts.refusal_value).sum(axis=1)
+        value = np.where(served, value_of[o], opts.refusal_value).sum(axis=1)
         s = np.zeros((n, R))
         rows = np.broadcast_to(np.arange(n)[:, None, None], (n, U, 3))
-        np.add.at(s, (rows, opts.resource[o]), np.where(served[:, :, None], roots[o], 0.0))
+        np.add.at(s, (rows, resource[o]), np.where(served[:, :, None], roots[o], 0.0))
         value -= (s ** 2).sum(axis=1)
-        loaded = np.zeros((n, E * M), dtype=bool)
+        loaded = np.zeros((n, pairs.size), dtype=bool)
         r_idx, u_idx = np.nonzero(served & on_edge[o])
-        oo = o[r_idx, u_idx]
-        loaded[r_idx, opts.edge[oo] * M + opts.model[oo]] = True
-        memory = loaded.reshape(n, E, M).astype(float) @ inst.model_memory_gb
-        feasible = (memory <= inst.edge_memory_gb * (1 + 1e-9)).all(axis=1)
+        loaded[r_idx, pair[o[r_idx, u_idx]]] = True
+        feasible = (loaded.astype(float) @ memory_of <= capacity).all(axis=1)
         value = np.where(feasible, value, -np.inf)
         k = int(np.argmax(value))  # the first of equal values: deterministic
         if value[k] > best_value:
-            best_value, best = float(value[k]), pick[k].copy()
+            best_value, best = float(value[k]), np.where(pick[k] >= 0, mine[o[k]], -1)
         start += n
         if until is not None and time.perf_counter() >= until and start < total:
             return best, False

@@ -140,9 +140,10 @@ class SlotState:
         ok = (o.place[idx] != EDGE) | (others > 0) | fits
         return np.where(ok, delta, -np.inf)
 
-    def set(self, i: int, k: int) -> None:
+    def set(self, i: int, k: int, refresh: bool = True) -> None:
         """User ``i`` takes option ``k`` (-1: refused); the resource sums are recomputed from scratch, so
-        that rounding never accumulates."""
+        that rounding never accumulates (``refresh=False``: not yet, for a baseline whose choices do not depend
+        on them; it calls :meth:`refresh` once at the end, instead of once per user: n^2 work)."""
         o = self.opts
         old = int(self.chosen[i])
         if old >= 0 and o.place[old] == EDGE:
@@ -150,6 +151,12 @@ class SlotState:
         if k >= 0 and o.place[k] == EDGE:
             self.users_of[o.edge[k], o.model[k]] += 1
         self.chosen[i] = k
+        if refresh:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """The resource sums of the current choices, from scratch."""
+        o = self.opts
         picked = self.chosen[self.chosen >= 0]
         self.roots = np.zeros_like(self.roots)
         np.add.at(self.roots, o.resource[picked].ravel(), self.root[picked].ravel())
@@ -176,7 +183,8 @@ def all_local(state: SlotState) -> None:
         idx = state.options_of(i)
         idx = idx[o.place[idx] == LOCAL]
         if idx.size:
-            state.set(i, int(idx[_argmax(o.value[idx])]))
+            state.set(i, int(idx[_argmax(o.value[idx])]), refresh=False)
+    state.refresh()
 
 
 def all_cloud(state: SlotState) -> None:
@@ -185,7 +193,8 @@ def all_cloud(state: SlotState) -> None:
         idx = state.options_of(i)
         idx = idx[o.place[idx] == CLOUD]
         if idx.size:
-            state.set(i, int(idx[_argmax(state.standalone[idx])]))
+            state.set(i, int(idx[_argmax(state.standalone[idx])]), refresh=False)
+    state.refresh()
 
 
 def demand_loading(state: SlotState) -> np.ndarray:
@@ -194,9 +203,11 @@ def demand_loading(state: SlotState) -> np.ndarray:
     o, inst = state.opts, state.inst
     E, M = inst.num_edges, inst.num_models
     edge_opts = np.flatnonzero((o.place == EDGE) & state.usable)
-    wants = np.zeros((E, M, max(state.n, 1)), dtype=bool)
-    wants[o.edge[edge_opts], o.model[edge_opts], state.pos[edge_opts]] = True
-    demand = wants.sum(axis=2)
+    # the distinct (edge, model, user) triples, counted per (edge, model): no E x M x users array (10,000 cells
+    # of 10 users took 1 GB)
+    n = max(state.n, 1)
+    wants = np.unique((o.edge[edge_opts] * M + o.model[edge_opts]) * n + state.pos[edge_opts])
+    demand = np.bincount(wants // n, minlength=E * M).reshape(E, M)
     loaded = np.zeros((E, M), dtype=bool)
     for e in range(E):
         used = 0.0
@@ -214,7 +225,8 @@ def all_edge(state: SlotState) -> None:
         idx = state.options_of(i)
         idx = idx[(o.place[idx] == EDGE) & loaded[o.edge[idx], o.model[idx]]]
         if idx.size:
-            state.set(i, int(idx[_argmax(state.standalone[idx])]))
+            state.set(i, int(idx[_argmax(state.standalone[idx])]), refresh=False)
+    state.refresh()
 
 
 def random_offload(state: SlotState, rng: np.random.Generator, keep: float = 0.5) -> None:
@@ -230,7 +242,8 @@ def random_offload(state: SlotState, rng: np.random.Generator, keep: float = 0.5
         idx = state.options_of(i)
         idx = idx[(o.place[idx] != EDGE) | loaded[o.edge[idx], o.model[idx]]]
         if idx.size:
-            state.set(i, int(idx[rng.integers(idx.size)]))
+            state.set(i, int(idx[rng.integers(idx.size)]), refresh=False)
+    state.refresh()
 
 
 def equal_share(state: SlotState) -> None:
@@ -251,7 +264,7 @@ def equal_share(state: SlotState) -> None:
         return k if estimate[k] > o.refusal_value else -1
 
     for i in range(state.n):
-        state.set(i, best(state.options_of(i)))
+        state.set(i, best(state.options_of(i)), refresh=False)
     for e in range(inst.num_edges):
         count = state.users_of[e]
         kept = np.zeros(inst.num_models, dtype=bool)
@@ -264,7 +277,8 @@ def equal_share(state: SlotState) -> None:
             k = int(state.chosen[i])
             if k >= 0 and o.place[k] == EDGE and not kept[o.model[k]]:
                 idx = state.options_of(int(i))
-                state.set(int(i), best(idx[(o.place[idx] != EDGE) | kept[o.model[idx]]]))
+                state.set(int(i), best(idx[(o.place[idx] != EDGE) | kept[o.model[idx]]]), refresh=False)
+    state.refresh()
 
 
 def user_order(state: SlotState, order: str) -> np.ndarray:

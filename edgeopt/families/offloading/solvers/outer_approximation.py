@@ -50,9 +50,20 @@ class Master:
         self.y = m.add_variables("y", (P,), ub=1, integer=True)
         s_max = part.s_max()
         self.s_max = s_max
-        self.theta = m.add_variables("theta", (R,), lb=0.0, ub=s_max ** 2)
+        # Each theta_r is kept in units of its largest value s_max_r^2: the MILP's variable is theta_r / s_max_r^2,
+        # in [0, 1], and every cut row is divided by s_max_r^2 (its coefficients at most 2, its bound at most 1).
+        # Unscaled, a resource that costs little (a prompt's uplink, 1e-7: theta <= 1e-6, cut rows of 1e-7) made
+        # HiGHS's presolve force every z to 0 and "prove" a plan 1.2 below the optimum; one that costs much (cut
+        # rows of 1e10 beside theta's 1, a refusal of 4e8) made HiGHS call a plan 8.8e6 below the optimum
+        # optimal. (Scaling the objective too, by its largest coefficient, lost differences of 1 beside
+        # refusals of 2e7: wrong proofs again.) A resource whose square underflows (s_max below 1e-154) gets no
+        # theta and no cut: its cost is below any tolerance.
+        square = s_max ** 2
+        self.scaled = square > 0
+        self.scale = np.where(self.scaled, square, 1.0)
+        self.theta = m.add_variables("theta", (R,), lb=0.0, ub=self.scaled.astype(float))
         m.add_objective(self.z, part.value - part.refusal_value)
-        m.add_objective(self.theta, -1.0)
+        m.add_objective(self.theta, -self.scale)
         m.add_objective_constant(part.refusal_value * part.num_users)
         one = m.add_rows("one_choice", (part.num_users,), hi=1.0)
         m.add_terms(one.ids[part.owner], self.z.ids, 1.0)
@@ -72,20 +83,26 @@ class Master:
     def add_cuts(self, resources: np.ndarray, points: np.ndarray) -> int:
         """Tangent cuts theta_r >= 2 p s_r - p^2 at ``points`` (one per resource listed); returns how many
         were new (a cut already in the model is skipped)."""
-        keep = [(int(r), float(p)) for r, p in zip(resources, points) if (int(r), float(p)) not in self.cuts and p > 0]
+        keep = [(int(r), float(p)) for r, p in zip(resources, points)
+                if (int(r), float(p)) not in self.cuts and p > 0 and self.scaled[int(r)]]
         if not keep:
             return 0
         self.cuts.update(keep)
         r = np.array([k[0] for k in keep], dtype=np.int64)
         p = np.array([k[1] for k in keep])
+        scale = self.scale[r]
         self.rounds += 1
-        rows = self.model.add_rows(f"cuts{self.rounds}", (r.size,), hi=p ** 2)
+        rows = self.model.add_rows(f"cuts{self.rounds}", (r.size,), hi=p ** 2 / scale)
         self.model.add_terms(rows.ids, self.theta.ids[r], -1.0)
         counts = self._ptr[r + 1] - self._ptr[r]
         where = np.concatenate([np.arange(self._ptr[i], self._ptr[i + 1]) for i in r]) if r.size else np.zeros(0, int)
         self.model.add_terms(np.repeat(rows.ids, counts), self.z.ids[self._cols[where]],
-                             2.0 * np.repeat(p, counts) * self._vals[where])
+                             np.repeat(2.0 * p / scale, counts) * self._vals[where])
         return len(keep)
+
+    def theta_of(self, x: np.ndarray) -> np.ndarray:
+        """(R,) theta in the units of s^2, from a MILP solution ``x``."""
+        return x[self.theta.ids] * self.scale
 
 
 def start_cuts(master: "Master", points: int, extra: np.ndarray | None = None) -> None:
@@ -100,12 +117,16 @@ def start_cuts(master: "Master", points: int, extra: np.ndarray | None = None) -
 
 #: Tangent points per resource of the LP that bounds a part the time limit left without a MILP bound.
 LP_POINTS = 16
+#: At most about this many nonzeros in that LP's cuts: a part of 500,000 options (the most an instance may
+#: have, edgeopt.mec.MAX_OPTION_ROWS) gets fewer points, a weaker bound, not 16 (which took 1 GB more).
+LP_CUT_NONZEROS = 4_000_000
 
 
 def lp_bound(parts: list[Part], seconds: float | None) -> list[float | None]:
     """Upper bounds on the optima of ``parts``: the LP relaxation of each part's first MILP with tangent cuts at
-    ``LP_POINTS`` points per resource, solved by HiGHS, widened by 1e-6 relative (its tolerances); None for
-    a part whose LP did not finish within ``seconds`` (all parts together)."""
+    ``LP_POINTS`` points per resource (fewer on a part so large that they would pass ``LP_CUT_NONZEROS``),
+    solved by HiGHS, widened by 1e-6 relative (its tolerances); None for a part whose LP did not finish within
+    ``seconds`` (all parts together)."""
     started = time.perf_counter()
     out: list[float | None] = []
     for part in parts:
@@ -114,7 +135,8 @@ def lp_bound(parts: list[Part], seconds: float | None) -> list[float | None]:
             out.append(None)
             continue
         master = Master(part)
-        start_cuts(master, LP_POINTS, _s_of_choice(part, greedy_choice(part)))
+        points = max(1, min(LP_POINTS, LP_CUT_NONZEROS // max(1, part.root_vals.size)))
+        start_cuts(master, points, _s_of_choice(part, greedy_choice(part)))
         mf = master.model.matrix()
         lp = solve_matrix(replace(mf, integrality=np.zeros_like(mf.integrality)), time_limit=left)
         ok = lp.status == Status.OPTIMAL and lp.objective is not None
@@ -168,7 +190,7 @@ def solve_part(part: Part, until: float | None, *, seed: int | None, start_point
             proven, raw = True, "MILP optimum met (HiGHS's bound within its tolerances)"
             break
         s = part.s_of(z)
-        theta = out.x[master.theta.ids]
+        theta = master.theta_of(out.x)
         short = np.flatnonzero(theta < s ** 2 - _cut_tol(s))
         if master.add_cuts(short, s[short]) == 0:
             raw = "no new cut (the MILP's theta lies on the parabola within HiGHS's tolerances)"
