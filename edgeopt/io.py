@@ -129,6 +129,8 @@ def _family_of(data: Any, source: str) -> registry.Family:
 def instance_from_data(data: Any, source: str = "<data>"):
     """Validate a parsed JSON document and build its family's immutable Instance."""
     family = _family_of(data, source)
+    if family.precheck is not None:
+        family.precheck(data, source)
     check_schema(data, family.schema, source)
     return family.from_data(data, source)
 

@@ -807,6 +807,21 @@ def check_table_sizes(data: dict, source: str) -> None:
     raise InstanceError(source, [(where, what)])
 
 
+def precheck_table_sizes(data, source: str) -> None:
+    """:func:`check_table_sizes` before the JSON Schema check, which takes seconds to minutes on a document of
+    tens of MB: a document too large to read is refused at once; one whose shape is wrong is left to the
+    schema, which names what is wrong."""
+    try:
+        slots = data["slots"]
+        if not (isinstance(slots, int) and all(isinstance(u, dict) and isinstance(u["requests"], list)
+                                               for u in data["users"])
+                and all(isinstance(m["configs"], list) for m in data["models"]) and isinstance(data["edges"], list)):
+            return
+        check_table_sizes(data, source)
+    except (KeyError, TypeError, AttributeError, IndexError):
+        return
+
+
 def check_generated_tables(users: int, edges: int, slots: int, models: int, configs: int) -> None:
     """ValueError when a generated instance could need more option rows or (edge, model, slot) entries than
     a file may (``check_table_sizes``): every user asking in every slot. Checked before users are drawn."""

@@ -128,6 +128,10 @@ class Family:
     #: The solver ``edgeopt.solve(path)`` and ``edgeopt solve FILE`` use when none is named: the family's exact
     #: method (a MILP backend, or its own).
     default_solver: str = ""
+    #: (parsed document, source) -> None; raises InstanceError when the document is plainly too large to read,
+    #: counted before the JSON Schema check (which costs time in proportion to the document). It must ignore
+    #: anything malformed: the schema reports that.
+    precheck: Callable[[Any, str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.sense not in ("min", "max", None):

@@ -15,13 +15,14 @@ from edgeopt.families.offloading.instance import (PLACES, SENSE, Instance, Optio
 from edgeopt.families.offloading.plans import ALLOCATIONS, plan, shares, slot_value
 from edgeopt.families.offloading.schema import KIND, SCHEMA, SOLUTION_SCHEMA
 from edgeopt.registry import Family, register_family
+from edgeopt.mec import precheck_table_sizes
 
 FAMILY = register_family(Family(
     kind=KIND, title="each user's text-to-video model, configuration and place, and the radio and compute shares",
     sense=SENSE, schema=SCHEMA, solution_schema=SOLUTION_SCHEMA, instance_type=Instance, from_data=from_data,
     solution_to_data=solution_to_data, solution_from_data=solution_from_data, evaluate=evaluate,
     infeasibility_reason=infeasibility_reason, generate=generate, generator_options=OPTIONS, describe=describe,
-    docs="docs/formulations.md#offloading", default_solver="offload-oa",
+    docs="docs/formulations.md#offloading", default_solver="offload-oa", precheck=precheck_table_sizes,
 ))
 
 __all__ = ["FAMILY", "KIND", "SENSE", "SCHEMA", "SOLUTION_SCHEMA", "PLACES", "ALLOCATIONS", "Instance", "Options",

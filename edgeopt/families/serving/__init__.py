@@ -12,6 +12,7 @@ from edgeopt.families.serving.instance import (SENSE, Instance, Solution, empty_
                                                solution_from_data, solution_to_data)
 from edgeopt.families.serving.schema import KIND, SCHEMA, SOLUTION_SCHEMA
 from edgeopt.registry import Family, register_family
+from edgeopt.mec import precheck_table_sizes
 
 FAMILY = register_family(Family(
     kind=KIND, title="which models each edge keeps loaded slot after slot, and each arriving request's model, "
@@ -19,7 +20,7 @@ FAMILY = register_family(Family(
     sense=SENSE, schema=SCHEMA, solution_schema=SOLUTION_SCHEMA, instance_type=Instance, from_data=from_data,
     solution_to_data=solution_to_data, solution_from_data=solution_from_data, evaluate=evaluate,
     infeasibility_reason=infeasibility_reason, generate=generate, generator_options=OPTIONS, describe=describe,
-    docs="docs/formulations.md#serving", default_solver="hindsight",
+    docs="docs/formulations.md#serving", default_solver="hindsight", precheck=precheck_table_sizes,
 ))
 
 __all__ = ["FAMILY", "KIND", "SENSE", "SCHEMA", "SOLUTION_SCHEMA", "Instance", "Solution", "empty_solution",
