@@ -19,7 +19,9 @@ def installed(tmp_path_factory):
     venv.create(where / "env", system_site_packages=True, with_pip=False)
     python = where / "env" / "bin" / "python"
     src = where / "src"  # a copy, so the wheel cannot pick up anything but the committed layout
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", ".*cache"))
+    # Without the folders that tests running beside this one (pytest-xdist) write to while it copies.
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "__pycache__", "*.egg-info", "build", ".*cache",
+                                                             ".hypothesis"))
     # The environment's own python runs pip, so pip installs there and leaves this environment's edgeopt
     # alone ("outside environment"); pip with --prefix would first uninstall that one.
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--quiet", str(src)], check=True,

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -20,31 +21,76 @@ LARGE = INSTANCES / "deployment" / "large-2.json"
 STOP_SECONDS = 4.0
 
 
-def _interrupt_after(argv, seconds: float, *, group: bool = False):
-    """Start `python -m edgeopt ...`, send SIGINT after ``seconds`` (to its process group, as a terminal does,
-    with ``group``); (exit code, seconds from SIGINT to exit, stdout, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "edgeopt", *map(str, argv)], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=group)
-    time.sleep(seconds)
+#: The console script's entry (edgeopt_console.run: Ctrl-C at any moment, imports included, is exit 130), run with
+#: one line more on standard error the moment a backend's solve starts: the worker thread or child process that
+#: edgeopt.interrupt starts for it is named "edgeopt-backend". The test sends its SIGINT after that line, not after a
+#: fixed sleep, which on a loaded machine could land while edgeopt was still importing or building the model.
+SOLVE_STARTED = "test: a backend's solve started"
+_WATCHED = f"""
+import sys, threading, multiprocessing.process as mp
+
+def announce(start):
+    def started(self):
+        start(self)
+        if self.name == "edgeopt-backend":
+            sys.stderr.write("{SOLVE_STARTED}\\n")
+            sys.stderr.flush()
+    return started
+
+threading.Thread.start = announce(threading.Thread.start)
+mp.BaseProcess.start = announce(mp.BaseProcess.start)
+sys.argv = ["edgeopt", *sys.argv[1:]]
+import edgeopt_console
+edgeopt_console.run()
+"""
+
+
+def _interrupt_when_solving(argv, after: float = 0.5):
+    """Run ``edgeopt ARGV`` as the console script does; send SIGINT ``after`` seconds past the start of the
+    backend's solve; (exit code, seconds from SIGINT to exit, stdout, stderr without the test's line)."""
+    proc = subprocess.Popen([sys.executable, "-c", _WATCHED, *map(str, argv)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    lines, started = [], threading.Event()
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line)
+            if line.rstrip("\n") == SOLVE_STARTED:
+                started.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    out_lines = []
+    out_reader = threading.Thread(target=lambda: out_lines.extend(proc.stdout), daemon=True)
+    out_reader.start()
+    deadline = time.monotonic() + 300  # building large-2 on a very busy machine
+    while not started.wait(0.05):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            reader.join(10)
+            pytest.fail(f"no solve started (exit code {proc.returncode}): {''.join(lines)[-2000:]}")
+    time.sleep(after)  # inside the search: large-2 takes every backend minutes
+    assert proc.poll() is None, "finished before the signal: the instance is too small for this test"
     sent = time.monotonic()
-    if group:
-        os.killpg(proc.pid, signal.SIGINT)
-    else:
-        proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
     try:
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
+        proc.wait()
         pytest.fail(f"still running 60 s after SIGINT: {argv}")
-    return proc.returncode, time.monotonic() - sent, out, err
+    took = time.monotonic() - sent
+    reader.join(10)
+    out_reader.join(10)
+    err = "".join(line for line in lines if line.rstrip("\n") != SOLVE_STARTED)
+    return proc.returncode, took, "".join(out_lines), err
 
 
 @pytest.mark.parametrize("solver", ["highs", "cpsat", "scip", "pyomo"])
 def test_ctrl_c_stops_an_exact_backend(solver, tmp_path):
     out = tmp_path / "plan.json"
-    # 8 s: every backend is past building the model and inside its search on large-2 by then.
-    code, took, stdout, stderr = _interrupt_after(["solve", LARGE, "--solver", solver, "-o", out], 8.0)
+    code, took, stdout, stderr = _interrupt_when_solving(["solve", LARGE, "--solver", solver, "-o", out])
     assert code == 130, (code, stderr)
     assert took < STOP_SECONDS, f"{solver} took {took:.1f} s to stop"
     assert "edgeopt: interrupted" in stderr and "Traceback" not in stderr
