@@ -211,10 +211,18 @@ def test_entries_beside_the_header_and_tensors_are_refused_without_being_read(tm
              f"{rl.MAX_POLICY_ELEMENTS:,}")
 
 
-def _quantized():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # quantized dtypes are deprecated
-        return torch.quantize_per_tensor(torch.zeros(3), 1.0, 0, torch.qint8)
+def _save_quantized(path):
+    """A policy-like file holding a quantized tensor, written in a fresh process: pickling a quantized tensor
+    makes pickle search sys.modules for a name, and in a process that imported Pyomo that search reaches
+    Pyomo's placeholder for a missing optional module, which raises (seen under pytest-xdist)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings, torch\n"
+            "warnings.simplefilter('ignore')  # quantized dtypes are deprecated\n"
+            "torch.save({'header': '{}', 'x': torch.quantize_per_tensor(torch.zeros(3), 1.0, 0, torch.qint8)}, "
+            "sys.argv[1])\n")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
 
 
 class _Convert:  # torch's weights_only loader allows this conversion: it materialises the expanded view (8 GB)
@@ -228,7 +236,7 @@ class _Convert:  # torch's weights_only loader allows this conversion: it materi
     (lambda p: p.write_bytes(pickle.dumps({"header": "{}"}, protocol=4)), "it is not a PyTorch archive"),
     (lambda p: torch.save({"header": "{}", "x": _Convert()}, p),
      "its pickle names 'torch._utils._rebuild_device_tensor_from_cpu_tensor'"),
-    (lambda p: torch.save({"header": "{}", "x": _quantized()}, p), "its pickle names 'torch._utils._rebuild_qtensor'"),
+    (_save_quantized, "its pickle names 'torch._utils._rebuild_qtensor'"),
     (lambda p: _archive(p, SHIPPED.read_bytes()[:0] + zipfile.ZipFile(SHIPPED).read("archive/data.pkl"),
                         compress=True), "its archive has compressed members; torch.save stores them"),
     (lambda p: _archive(p, b"\x80\x02" + b"\x8f" * 200_000 + b"N."), "its pickle has more than 100,000 instructions"),
