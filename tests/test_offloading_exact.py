@@ -171,8 +171,10 @@ def test_ctrl_c_stops_an_exact_method(solver, tmp_path):
     # ~16 s for offload-miqp, longer for offload-oa: both are deep inside a part when the signal comes
     edgeopt.save(_gen(users=2000, edges=3, slots=2, models=4, max_configs=None, seed=1), path)
     out = tmp_path / "plan.json"
-    proc = subprocess.Popen([sys.executable, "-m", "edgeopt", "solve", str(path), "--solver", solver, "-o", str(out)],
-                            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Through the console script's entry (edgeopt_console), as a user runs it: under load the signal may come
+    # while edgeopt is still importing, and `python -m edgeopt` then died with a traceback (exit -2).
+    proc = subprocess.Popen([sys.executable, "-m", "edgeopt_console", "solve", str(path), "--solver", solver, "-o",
+                             str(out)], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(5.0)
     assert proc.poll() is None, "finished before the signal: the instance is too small for this test"
     sent = time.monotonic()

@@ -138,7 +138,10 @@ class PyomoSolver(MILPSolver):
     # pyomo.environ (Pyomo's plugins: 0.2-1.7 s the first time) is imported by the availability check, before
     # any clock starts: imported inside build(), it was charged to the first solve's time limit, and tiny-1
     # with --time-limit 2 ended "the time limit ran out while the Pyomo model was being built" (issue 19).
-    name, requires, Options = "pyomo", ("pyomo.environ", "pyomo.contrib.appsi.solvers", "highspy"), PyomoOptions
+    # scipy.sparse too: imported after Pyomo, it pulls in scipy.stats through Pyomo's deferred-import hook (up to
+    # 4.5 s under load), which the first timed build paid.
+    name, requires, Options = "pyomo", ("pyomo.environ", "pyomo.contrib.appsi.solvers", "highspy", "scipy.sparse"), \
+        PyomoOptions
 
     @classmethod
     def probe(cls) -> str | None:
