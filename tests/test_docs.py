@@ -88,7 +88,7 @@ def tracked_files() -> list[Path]:
         if names:
             return [ROOT / n for n in names]
     except (OSError, subprocess.SubprocessError):
-        pass
+        pass  # no git here (an unpacked archive): walk the tree below instead
     files = []
     for folder, dirs, names in os.walk(ROOT):
         dirs[:] = [d for d in dirs if not d.startswith(".") and d != "__pycache__" and not d.endswith(".egg-info")]
