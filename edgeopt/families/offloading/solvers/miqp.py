@@ -30,6 +30,7 @@ import numpy as np
 from edgeopt import cvxscip
 from edgeopt.cvxscip import PROVEN, TRUE_VALUE_RTOL, solve_maximisation
 from edgeopt.families.offloading.solvers.parts import (
+    FALLBACK_FLOOR,
     Part,
     PartAnswer,
     greedy_choice,
@@ -141,4 +142,4 @@ class Miqp(Solver):
             return solve_part(part, until, seed=seed, grace=grace)
 
         return solve_by_parts(self, instance, one, split=options.split, time_limit=time_limit, started=started,
-                              fallback_bound=relaxation_in_child, fallback_seconds=0.5 + 0.02 * (time_limit or 0.0))
+                              fallback_bound=relaxation_in_child, fallback_seconds=FALLBACK_FLOOR + 0.02 * (time_limit or 0.0))
