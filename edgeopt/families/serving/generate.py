@@ -16,6 +16,7 @@ stream), and a user of the cell asks for a video in slot t with chance ``min(1, 
 """
 from __future__ import annotations
 
+import math
 from functools import cache
 
 import numpy as np
@@ -23,7 +24,8 @@ import numpy as np
 from edgeopt import arrivals as arrival_processes
 from edgeopt import catalog
 from edgeopt.document import generated_head
-from edgeopt.families.serving.schema import KIND
+from edgeopt.families.offloading.generate import check_parameters as check_cell_parameters
+from edgeopt.families.serving.schema import KIND, SCHEMA
 from edgeopt.io import instance_from_data
 from edgeopt.mec import check_generated_size, generate_cells
 from edgeopt.registry import GeneratorOption, at_least, choice, count_or_names, number
@@ -62,6 +64,47 @@ def intensities(arrivals: str, cells: int, slots: int, slot_seconds: float, rng:
     return np.stack([model.sample(slots, whole, rng) / mean for _ in range(cells)])
 
 
+#: The serving generator's own numbers and their ranges (the shared cell parameters, bands, radius, weights,
+#: prices, are those of the offloading generator, edgeopt.families.offloading.generate.RANGES): the slot's
+#: length as the schema bounds it, whole seconds (arrivals are counted per second); the loading weight as the
+#: schema bounds it; a chance; a day's amplitude (a rate cannot go negative); the clock's hour.
+RANGES = {
+    "slot_seconds": (1.0, float(SCHEMA["properties"]["slot_seconds"]["maximum"])),
+    "loading_per_second": (0.0, float(SCHEMA["properties"]["weights"]["properties"]["loading_per_second"]["maximum"])),
+    "request_rate": (0.0, 1.0),
+    "diurnal_amplitude": (0.0, 1.0),
+    "start_hour": (0.0, 24.0),
+}
+#: The largest ``trace_start``, in seconds (the window wraps around the trace's end: larger ones add nothing).
+MAX_TRACE_START = 10**9
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and math.isfinite(value)
+
+
+def check_parameters(**values) -> None:
+    """ValueError naming the first of the serving generator's own parameters it cannot make a valid instance of
+    (``RANGES``; ``slot_seconds`` whole; ``trace_start`` None or a whole number from 0 to ``MAX_TRACE_START``;
+    ``arrivals`` one of ``ARRIVALS``), before anything is drawn: each used to fail as a refusal of the
+    generated document ("<generated>: slot_seconds: must be <= 86400") or deep in numpy."""
+    arrivals = values.get("arrivals", "poisson")
+    if not isinstance(arrivals, str) or arrivals not in ARRIVALS:
+        raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {arrivals!r}")
+    for name, (low, high) in RANGES.items():
+        if name in values and not (_number(values[name]) and low <= values[name] <= high):
+            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {values[name]!r}")
+    if "slot_seconds" in values and not float(values["slot_seconds"]).is_integer():
+        raise ValueError(f"slot_seconds must be a whole number of seconds (arrivals are counted per second), "
+                         f"got {values['slot_seconds']!r}")
+    start = values.get("trace_start")
+    if start is not None and (isinstance(start, (bool, np.bool_)) or not isinstance(start, (int, np.integer))
+                              or not 0 <= start <= MAX_TRACE_START):
+        raise ValueError(f"trace_start must be a whole number of seconds from 0 to {MAX_TRACE_START:g} (or None: "
+                         f"drawn), got {start!r}")
+
+
 def generate(*, users: int = 12, edges: int = 2, slots: int = 12, slot_seconds: float = 10.0,
              models: int | list[str] = 4, max_configs: int | None = 3, arrivals: str = "mmpp-code",
              request_rate: float = 0.4, trace_start: int | None = None, diurnal_amplitude: float = 0.0,
@@ -73,15 +116,13 @@ def generate(*, users: int = 12, edges: int = 2, slots: int = 12, slot_seconds: 
     """A seeded, deterministic serving instance (docs/formulations.md, "serving"). Edges start empty (nothing
     loaded, no backlog). Models carry their ``load_seconds`` from the catalog."""
     check_generated_size(users, edges, slots)  # before any work: the sizes the schema and the time allow
-    if arrivals not in ARRIVALS:
-        raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}, got {arrivals!r}")
-    if not (slot_seconds >= 1 and float(slot_seconds).is_integer()):
-        raise ValueError(f"slot_seconds must be a whole number of seconds >= 1 (arrivals are counted per second), "
-                         f"got {slot_seconds!r}")
-    if not 0.0 <= request_rate <= 1.0:
-        raise ValueError(f"request_rate must be between 0 and 1, got {request_rate!r}")
-    if max_configs is not None and max_configs < 1:
-        raise ValueError(f"max_configs must be at least 1, got {max_configs}")
+    check_parameters(arrivals=arrivals, slot_seconds=slot_seconds, request_rate=request_rate,
+                     trace_start=trace_start, diurnal_amplitude=diurnal_amplitude, start_hour=start_hour,
+                     loading_per_second=loading_per_second)
+    check_cell_parameters(max_configs=max_configs, uplink_mhz=uplink_mhz, downlink_mhz=downlink_mhz,
+                          cell_radius_m=cell_radius_m, delay_per_second=delay_per_second,
+                          energy_per_joule=energy_per_joule, refusal_penalty=refusal_penalty, cloud_price=cloud_price,
+                          seed=seed, models=models, device_mix=device_mix)
     stream = np.random.default_rng([seed, 2])  # the arrivals' own stream: the cells' draws are those of the seed
     level = intensities(arrivals, edges, slots, float(slot_seconds), stream, trace_start)
     level = level * arrival_processes.diurnal(slots, float(slot_seconds), amplitude=diurnal_amplitude,
