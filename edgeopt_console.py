@@ -16,14 +16,15 @@ def run() -> None:
     try:
         from edgeopt.cli import run as command_line
     except KeyboardInterrupt:
-        _interrupted()
+        interrupted()
     try:
         command_line()
     except KeyboardInterrupt:  # between the imports and main()'s own handler, or after it returned
-        _interrupted()
+        interrupted()
 
 
-def _interrupted() -> None:
+def interrupted() -> None:
+    """Say so on standard error and leave with exit code 130 (also ``python -m edgeopt``'s, edgeopt/__init__.py)."""
     try:
         sys.stderr.write("edgeopt: interrupted\n")
         sys.stderr.flush()

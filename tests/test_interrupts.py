@@ -163,3 +163,34 @@ def test_the_console_script_entry_point_imports_only_the_standard_library_first(
                            "print(sorted(m for m in ('numpy', 'edgeopt', 'scipy') if m in sys.modules))"],
                           cwd=ROOT, text=True, capture_output=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr
+
+
+_CTRL_C_AT_NUMPY = """
+import sys
+
+class CtrlC:  # Ctrl-C arrives while edgeopt's imports run: the import of numpy is interrupted
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy":
+            raise KeyboardInterrupt
+        return None
+
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+@pytest.mark.parametrize(("command", "library"), [(["-m", "edgeopt", "solvers"], False),
+                                                 (["-c", "import edgeopt"], True)])
+def test_ctrl_c_while_python_m_edgeopt_imports_the_package_exits_130_with_one_line(tmp_path, command, library):
+    """`python -m edgeopt` imports the package (numpy, scipy, the families: 1-2 s) before its __main__ runs, and a
+    Ctrl-C then ended in a KeyboardInterrupt traceback (the console script was fixed through edgeopt_console). The
+    interrupt is raised at the import of numpy by a sitecustomize module on PYTHONPATH, before edgeopt loads. A
+    program's `import edgeopt` still gets its KeyboardInterrupt (Python then ends by SIGINT, with the traceback)."""
+    (tmp_path / "sitecustomize.py").write_text(_CTRL_C_AT_NUMPY)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, *command], cwd=tmp_path, env=env, text=True, capture_output=True,
+                          timeout=120)
+    if library:
+        assert proc.returncode == -signal.SIGINT and proc.stderr.rstrip().endswith("KeyboardInterrupt"), proc.stderr
+    else:
+        assert proc.returncode == 130, proc.stderr
+        assert proc.stderr == "edgeopt: interrupted\n" and proc.stdout == ""

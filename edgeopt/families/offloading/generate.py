@@ -5,64 +5,14 @@ many users, edge GPUs that many users share, a cloud that is fast but far and pr
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from edgeopt.document import generated_head
 from edgeopt.families.offloading.schema import KIND
 from edgeopt.io import instance_from_data
-from edgeopt.mec import (CLOUD_SCHEMA, EDGE_SCHEMA, GPU_MEMORY_GB, MIN_DISTANCE_M, USER_SCHEMA,  # noqa: F401
-                         WEIGHTS_SCHEMA, check_generated_size, generate_cells)  # (GPU_MEMORY_GB: the scenario space)
+from edgeopt.mec import GPU_MEMORY_GB  # noqa: F401  (the scenario space's)
+from edgeopt.mec import CELL_RANGES as RANGES  # noqa: F401  (each number's range; tests draw from it)
+from edgeopt.mec import check_cell_parameters as check_parameters
+from edgeopt.mec import check_generated_size, generate_cells
 from edgeopt.registry import GeneratorOption, at_least, count_or_names, number
-
-
-def _limit(schema: dict, key: str, end: str = "maximum") -> float:
-    field = schema["properties"][key]
-    return float((field.get("items", field))[end])
-
-
-#: Each number's range, in its own unit: that of the field it becomes (the schema's), so that the generator makes
-#: only what its loader accepts (an uplink of 10^7 MHz was refused as "edges[0].uplink_hz" of the generated
-#: document, a cell radius under 35 m failed in numpy with "high - low < 0"). A band is at least 1e-6 Hz.
-RANGES = {
-    "uplink_mhz": (_limit(EDGE_SCHEMA, "uplink_hz", "minimum") / 1e6, _limit(EDGE_SCHEMA, "uplink_hz") / 1e6),
-    "downlink_mhz": (_limit(EDGE_SCHEMA, "downlink_hz", "minimum") / 1e6, _limit(EDGE_SCHEMA, "downlink_hz") / 1e6),
-    "cell_radius_m": (MIN_DISTANCE_M, _limit(USER_SCHEMA, "distance_m")),
-    "request_probability": (0.0, 1.0),
-    "delay_per_second": (0.0, _limit(WEIGHTS_SCHEMA, "delay_per_second")),
-    "energy_per_joule": (0.0, _limit(WEIGHTS_SCHEMA, "energy_per_joule")),
-    "refusal_penalty": (0.0, _limit(WEIGHTS_SCHEMA, "refusal_penalty")),
-    "cloud_price": (0.0, _limit(CLOUD_SCHEMA, "price_per_request")),
-}
-
-
-def check_parameters(**values) -> None:
-    """ValueError naming the first parameter a generator cannot make a valid instance of: a number outside
-    ``RANGES`` (or not a finite number), ``max_configs`` not a whole number >= 1, ``seed`` not a whole number
-    >= 0, ``models`` an empty or repeating list of names, ``device_mix`` shares whose sum overflows."""
-    for name, (low, high) in RANGES.items():
-        if name not in values:
-            continue
-        value = values[name]
-        number_ = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not number_ or not math.isfinite(value) or not low <= value <= high:
-            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
-        hz = name.replace("_mhz", "_hz")
-        if hz != name and not (_limit(EDGE_SCHEMA, hz, "minimum") <= value * 1e6 <= _limit(EDGE_SCHEMA, hz)):
-            raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")  # (the Hz it makes)
-    max_configs, seed, models = values.get("max_configs"), values.get("seed", 0), values.get("models", 1)
-    if max_configs is not None and (isinstance(max_configs, bool) or not isinstance(max_configs, (int, np.integer))
-                                    or max_configs < 1):
-        raise ValueError(f"max_configs must be a whole number >= 1 (or None: all), got {max_configs!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-    if isinstance(models, (list, tuple)) and (not models or len(set(map(str, models))) < len(models)):
-        raise ValueError(f"models must name one or more catalog models, each once, got {models!r}")
-    mix = values.get("device_mix")
-    if isinstance(mix, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                                     for v in mix.values()) and not math.isfinite(sum(mix.values())):
-        raise ValueError(f"device_mix: shares must have a finite sum, got {mix}")
 
 
 def generate(*, users: int = 10, edges: int = 2, slots: int = 1, models: int | list[str] = 4,

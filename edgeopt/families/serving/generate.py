@@ -24,10 +24,9 @@ import numpy as np
 from edgeopt import arrivals as arrival_processes
 from edgeopt import catalog
 from edgeopt.document import generated_head
-from edgeopt.families.offloading.generate import check_parameters as check_cell_parameters
 from edgeopt.families.serving.schema import KIND, SCHEMA
 from edgeopt.io import instance_from_data
-from edgeopt.mec import check_generated_size, generate_cells
+from edgeopt.mec import check_cell_parameters, check_generated_size, generate_cells
 from edgeopt.registry import GeneratorOption, at_least, choice, count_or_names, number
 
 ARRIVALS = ("poisson", "mmpp-code", "mmpp-conv", "trace-code", "trace-conv")
@@ -65,7 +64,7 @@ def intensities(arrivals: str, cells: int, slots: int, slot_seconds: float, rng:
 
 
 #: The serving generator's own numbers and their ranges (the shared cell parameters, bands, radius, weights,
-#: prices, are those of the offloading generator, edgeopt.families.offloading.generate.RANGES): the slot's
+#: prices, are those of the cell generators, edgeopt.mec.CELL_RANGES): the slot's
 #: length as the schema bounds it, whole seconds (arrivals are counted per second); the loading weight as the
 #: schema bounds it; a chance; a day's amplitude (a rate cannot go negative); the clock's hour.
 RANGES = {
