@@ -193,6 +193,37 @@ def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int |
                    message="" if status != Status.ERROR else f"HiGHS stopped with status {raw!r}")
 
 
+#: A model with more nonzeros than this is solved by :func:`solve_by_deadline` in a forked child process, killed
+#: ``CHILD_GRACE`` seconds past the deadline of the whole call if it is still running. HiGHS looks at its clock
+#: and its interrupt only now and then in presolve and its first heuristics: on an offloading part of 500,000
+#: options (4 million nonzeros, the most an instance may have, edgeopt.mec.MAX_OPTION_ROWS) presolve ran 4.6 s
+#: under a 2.7-s limit, and offload-oa's whole call 14 s under a 5-s one; the serving family's hindsight overran
+#: a 3-s limit by 4.4 s at its own limit. Smaller models stay in this process (a fork per MILP would cost more
+#: than they take).
+CHILD_NONZEROS = 200_000
+#: Seconds past the deadline at which that child is killed.
+CHILD_GRACE = 0.5
+
+
+def solve_by_deadline(mf: MatrixForm, until: float | None, *, seed: int | None = None, start: np.ndarray | None = None,
+                      options: dict | None = None) -> Outcome:
+    """:func:`solve_matrix` with the time left until ``until`` (a perf_counter deadline; None: no limit); a model
+    of more than ``CHILD_NONZEROS`` nonzeros in a forked child process killed ``CHILD_GRACE`` s past ``until``,
+    which then ends ``time_limit`` with no solution and no bound."""
+    import pickle
+
+    from edgeopt.interrupt import run_in_child
+
+    left = None if until is None else max(until - time.perf_counter(), 1e-3)
+    if until is None or mf.A.nnz <= CHILD_NONZEROS:
+        return solve_matrix(mf, time_limit=left, seed=seed, start=start, options=options)
+    data = run_in_child(lambda: pickle.dumps(solve_matrix(mf, time_limit=left, seed=seed, start=start,
+                                                          options=options)), deadline=until, grace=CHILD_GRACE)
+    if data is None:
+        return Outcome(Status.TIME_LIMIT, "stopped past the time limit (its process killed)")
+    return pickle.loads(data)
+
+
 def settle_infeasible_or_unbounded(is_ambiguous: bool, rerun: Callable[[float | None], T], started: float,
                                    time_limit: float | None) -> T | None:
     """HiGHS's MIP presolve cannot tell an infeasible model from an unbounded one; its search without

@@ -56,7 +56,6 @@ SLOW = {
     "test_offloading_exact.py": {"test_miqp_and_oa_agree_on_every_bundled_instance", "test_ctrl_c_stops_an_exact_method",
                                  "test_the_time_limit_is_honoured_with_a_valid_plan_and_bound",
                                  "test_miqp_and_oa_agree_and_the_bounds_hold"},
-    "test_offloading_limits.py": {"test_offload_oa_returns_near_its_time_limit_at_the_option_row_limit"},
     "test_serving_properties.py": {"test_the_generator_makes_what_the_loader_accepts"},
     "test_offloading_rl.py": {"test_the_regime_benchmark_runs_in_quick_mode",
                               "test_the_papers_comparison_runs_in_quick_mode",

@@ -8,7 +8,7 @@ the MILP over-estimates the objective and its bound is an upper bound on the par
 1. start with theta_r >= 0 (the cut at s = 0), the cuts at the largest s_r any choice gives (so the MILP is
    bounded), at a few points in between and at the greedy choice's s;
 2. solve the MILP (edgeopt.highs.solve_matrix: relative gap 0, stoppable, deadline-aware; a large one in a child
-   process killed just past the deadline: run_milp);
+   process killed just past the deadline: edgeopt.highs.solve_by_deadline);
 3. price its choice with the truth (slot_value) and keep the best; stop when the MILP's bound and the best
    true value agree within edgeopt's proof tolerance (1e-6 relative, at least absolute; docs/solvers.md), or when the MILP's optimal value (HiGHS proved
    it at gap 0; its dual bound can sit ~1e-7 above by HiGHS's feasibility tolerances) is within that of
@@ -22,7 +22,6 @@ user (sum z <= 1), one per (user, pair) (its options on that pair <= y_pair), on
 """
 from __future__ import annotations
 
-import pickle
 import time
 from dataclasses import dataclass, replace
 
@@ -30,9 +29,8 @@ import numpy as np
 
 from edgeopt.families.offloading.solvers.parts import (FALLBACK_FLOOR, PROOF_TOL, Part, PartAnswer, greedy_choice,
                                                     solve_by_parts)
-from edgeopt.highs import solve_matrix
-from edgeopt.interrupt import run_in_child
-from edgeopt.modeling import MatrixForm, Model, Outcome
+from edgeopt.highs import solve_by_deadline
+from edgeopt.modeling import Model
 from edgeopt.registry import register_solver
 from edgeopt.result import Status
 from edgeopt.solver import Options, Solver, option
@@ -109,30 +107,6 @@ class Master:
         return x[self.theta.ids] * self.scale
 
 
-#: A MILP or LP with more nonzeros than this is solved by HiGHS in a forked child process, killed
-#: ``CHILD_GRACE`` seconds past the deadline of the whole call if it is still running. HiGHS looks at its
-#: clock and its interrupt only now and then in presolve and its first heuristics: on a part of 500,000 options
-#: (4 million nonzeros, the most an instance may have, edgeopt.mec.MAX_OPTION_ROWS) presolve ran 4.6 s under a
-#: 2.7-s limit and the whole call 14 s under a 5-s one. Smaller models stay in this process (a fork per MILP
-#: would cost more than they take).
-CHILD_NONZEROS = 200_000
-#: Seconds past the deadline at which that child is killed.
-CHILD_GRACE = 0.5
-
-
-def run_milp(mf: MatrixForm, until: float | None, seed: int | None) -> Outcome:
-    """``solve_matrix(mf)`` with the time left until ``until``; in a child process killed ``CHILD_GRACE`` s past
-    ``until`` when ``mf`` is large (``CHILD_NONZEROS``), which then ends with no solution and no bound."""
-    left = None if until is None else max(until - time.perf_counter(), 1e-3)
-    if until is None or mf.A.nnz <= CHILD_NONZEROS:
-        return solve_matrix(mf, time_limit=left, seed=seed)
-    data = run_in_child(lambda: pickle.dumps(solve_matrix(mf, time_limit=left, seed=seed)), deadline=until,
-                        grace=CHILD_GRACE)
-    if data is None:
-        return Outcome(Status.TIME_LIMIT, "stopped past the time limit (its process killed)")
-    return pickle.loads(data)
-
-
 def start_cuts(master: "Master", points: int, extra: np.ndarray | None = None) -> None:
     """The first cuts: at ``points`` evenly spaced s in (0, s_max] per resource (theta >= 0 is the cut at 0),
     and at ``extra`` (the greedy choice's s)."""
@@ -165,7 +139,7 @@ def lp_bound(parts: list[Part], seconds: float | None) -> list[float | None]:
         points = max(1, min(LP_POINTS, LP_CUT_NONZEROS // max(1, part.root_vals.size)))
         start_cuts(master, points, _s_of_choice(part, greedy_choice(part)))
         mf = master.model.matrix()
-        lp = run_milp(replace(mf, integrality=np.zeros_like(mf.integrality)), until, None)
+        lp = solve_by_deadline(replace(mf, integrality=np.zeros_like(mf.integrality)), until)
         ok = lp.status == Status.OPTIMAL and lp.objective is not None
         out.append(lp.objective + 1e-6 * max(1.0, abs(lp.objective)) if ok else None)
     return out
@@ -193,7 +167,7 @@ def solve_part(part: Part, until: float | None, *, seed: int | None, start_point
             raw = f"max_rounds={max_rounds} MILPs solved"
             break
         iterations += 1
-        out = run_milp(master.model.matrix(), until, seed)
+        out = solve_by_deadline(master.model.matrix(), until, seed=seed)
         if out.bound is not None:
             bound = out.bound if bound is None else min(bound, out.bound)
         if out.x is None:

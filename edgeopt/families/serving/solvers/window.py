@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeopt.highs import solve_matrix
+from edgeopt.highs import solve_by_deadline
 from edgeopt.mec import EDGE, TOL
 from edgeopt.modeling import Model
 from edgeopt.result import PROOF_RTOL, Status
@@ -353,7 +353,7 @@ def solve_oa(w: Window, start: tuple[np.ndarray, np.ndarray], until: float | Non
             raw = f"max_rounds={max_rounds} MILPs solved"
             break
         milps += 1
-        out = solve_matrix(master.model.matrix(), time_limit=left, seed=seed, start=start_x, options=HIGHS_OPTIONS)
+        out = solve_by_deadline(master.model.matrix(), until, seed=seed, start=start_x, options=HIGHS_OPTIONS)
         if out.bound is not None:
             bound = out.bound if bound is None else min(bound, out.bound)
         if out.x is None:
