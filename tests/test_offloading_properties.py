@@ -1,4 +1,4 @@
-"""Property-based tests of the offloading family (issue 19, item 14), on the budgets of tests/test_properties.py.
+"""Property-based tests of the offloading family (issue 19, item 14), on the budgets of tests/property_budget.py.
 
 1. The generator: over drawn seeds and parameter sets (users, edges, slots, models by count or by name,
    max_configs, cloud, request probability, weights, bands, cell radius, edge GPUs, device mix, shuffle) it
@@ -22,12 +22,11 @@ import contextlib
 import copy
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import edgeopt
@@ -38,22 +37,10 @@ from edgeopt.families.offloading.generate import RANGES
 from edgeopt.families.offloading.solvers import enumeration
 from edgeopt.io import instance_from_data, solution_document
 
+from property_budget import budget
 from hostile import dumps, mutated, run_cli, stray_temporaries
 from oracles import offloading_brute_force
 
-# -- budgets: those of tests/test_properties.py (the same profiles, registered alike) -------------------------
-_COMMON = dict(deadline=None, database=None, print_blob=True,
-               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                      HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                                      HealthCheck.large_base_example])
-settings.register_profile("edgeopt", max_examples=40, derandomize=True, **_COMMON)
-settings.register_profile("nightly", max_examples=1000, derandomize=False, **_COMMON)
-PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "edgeopt"))
-
-
-def budget(share: float = 1.0) -> settings:
-    """The profile's settings with ``share`` of its examples."""
-    return settings(PROFILE, max_examples=max(1, round(PROFILE.max_examples * share)))
 
 
 @contextlib.contextmanager

@@ -21,15 +21,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from conftest import INSTANCES, ROOT
+from property_budget import budget
 from hostile import dumps, mutated, run_cli, stray_temporaries
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
@@ -37,19 +37,6 @@ torch = pytest.importorskip("torch")
 from edgeopt import rl
 from edgeopt.families.offloading.solvers import mappo
 
-# -- budgets ---------------------------------------------------------------------------------------------
-_COMMON = {"deadline": None, "database": None, "print_blob": True,
-           "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                     HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                                     HealthCheck.large_base_example]}
-settings.register_profile("edgeopt", max_examples=40, derandomize=True, **_COMMON)
-settings.register_profile("nightly", max_examples=1000, derandomize=False, **_COMMON)
-PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "edgeopt"))
-
-
-def budget(share: float = 1.0) -> settings:
-    """The profile's settings with ``share`` of its examples (the slower properties run fewer)."""
-    return settings(PROFILE, max_examples=max(1, round(PROFILE.max_examples * share)))
 
 
 #: No load may take longer than this (generous: a load of the shipped file takes some milliseconds).

@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
 import edgeopt
@@ -44,21 +44,9 @@ from edgeopt.io import instance_from_data, solution_document
 from edgeopt.result import Status
 
 from conftest import INSTANCES
+from property_budget import budget
 from hostile import VALID_DOCUMENTS, dumps, mutated, raw_texts, run_cli, stray_temporaries
 
-# -- budgets ---------------------------------------------------------------------------------------------
-_COMMON = dict(deadline=None, database=None, print_blob=True,
-               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                      HealthCheck.data_too_large, HealthCheck.filter_too_much,
-                                      HealthCheck.large_base_example])
-settings.register_profile("edgeopt", max_examples=40, derandomize=True, **_COMMON)
-settings.register_profile("nightly", max_examples=1000, derandomize=False, **_COMMON)
-PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "edgeopt"))
-
-
-def budget(share: float = 1.0) -> settings:
-    """The profile's settings with ``share`` of its examples (the slower properties run fewer)."""
-    return settings(PROFILE, max_examples=max(1, round(PROFILE.max_examples * share)))
 
 
 KINDS = ("deployment", "assignment", "gap")

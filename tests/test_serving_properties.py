@@ -1,5 +1,5 @@
 """Property-based tests of the serving generator (issue 19: "the generator only produces instances its loader
-accepts"), on the budgets of tests/test_offloading_properties.py.
+accepts"), on the budgets of tests/property_budget.py.
 
 1. Over drawn seeds and parameter sets (sizes, arrival processes, trace windows, the day's shape, slot lengths,
    weights, bands, radius, GPUs, device mix) within the documented ranges (``RANGES`` of the serving and the
@@ -28,7 +28,8 @@ from edgeopt.document import InstanceError
 from edgeopt.families.offloading.generate import RANGES as CELL_RANGES
 from edgeopt.families.serving.generate import ARRIVALS, MAX_TRACE_START, RANGES
 
-from test_offloading_properties import CATALOG, _mix, budget
+from property_budget import budget
+from test_offloading_properties import CATALOG, _mix
 
 MODEL_NAMES = [m["name"] for m in CATALOG["models"]]
 
