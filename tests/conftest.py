@@ -56,6 +56,8 @@ SLOW = {
     "test_offloading_exact.py": {"test_miqp_and_oa_agree_on_every_bundled_instance", "test_ctrl_c_stops_an_exact_method",
                                  "test_the_time_limit_is_honoured_with_a_valid_plan_and_bound",
                                  "test_miqp_and_oa_agree_and_the_bounds_hold"},
+    "test_portfolio.py": {"test_the_time_limit_bounds_the_whole_call_on_large_2",
+                          "test_the_same_seed_proves_the_same_plan_whatever_the_clones_speed"},
     "test_serving_properties.py": {"test_the_generator_makes_what_the_loader_accepts"},
     "test_offloading_rl.py": {"test_the_regime_benchmark_runs_in_quick_mode",
                               "test_the_papers_comparison_runs_in_quick_mode",

@@ -3,3 +3,4 @@ formulation, and registers itself with ``register_backend``; the registry derive
 one serves. Backend packages (highspy, ortools, pyomo) are imported only when a backend runs.
 """
 from edgeopt.backends import highs, ortools, pyomo  # noqa: F401
+from edgeopt.backends import portfolio  # noqa: F401
