@@ -3,11 +3,19 @@
     python benchmarks/deployment_formulation.py                       # every bundled instance, 60 s per proof
     python benchmarks/deployment_formulation.py large-1 --time-limit 900
     python benchmarks/deployment_formulation.py --no-prove            # root gaps only
+    python benchmarks/deployment_formulation.py large-1 --no-root --time-limit 400   # LP gaps and proofs only
+    python benchmarks/deployment_formulation.py large-1 large-2 --no-prove --configs plain,+cover,+cycle
 
 Per bundled deployment instance and per configuration:
 
 - ``plain``: formulate() as it is by default;
 - ``+compute``: with the compute cuts (formulate(..., cuts=("compute",)), docs/formulations.md);
+- ``+cover``: with the GPU-memory cover cuts (cuts=("cover",)); ``+compute+cover``: both;
+- ``+cycle``: the plain model with odd-cycle inequalities separated on its LP relaxation (up to
+  ``--cycle-rounds`` rounds of: solve the LP, add the violated ones found by :func:`separate_cycles`); they
+  are not a formulate() option (docs/formulations.md, "Odd-cycle cuts: tried, not kept"), so this
+  configuration solves the matrix with HiGHS directly (the same settings as the ``highs`` backend), and its
+  proof time includes the separation;
 - ``+warm``: the plain model with HiGHS started from the plan of ``lns`` (run first; its time is counted);
 - ``+compute+warm``: both.
 
@@ -20,17 +28,164 @@ final gap when it did not. Everything is printed from this one run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import time
 from pathlib import Path
 
+import numpy as np
+
 import edgeopt
 from edgeopt.comparison.reference import read_solu
-from edgeopt.families.deployment.formulate import formulate
-from edgeopt.highs import solve_matrix
+from edgeopt.families.deployment.formulate import Formulation, formulate
+from edgeopt.highs import highs_model, solve_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = {"plain": ((), False), "+compute": (("compute",), False), "+warm": ((), True),
-           "+compute+warm": (("compute",), True)}
+#: name -> (formulate's cuts, warm start from lns, odd-cycle separation on the LP)
+CONFIGS = {"plain": ((), False, False), "+compute": (("compute",), False, False),
+           "+cover": (("cover",), False, False), "+compute+cover": (("compute", "cover"), False, False),
+           "+cycle": ((), False, True), "+warm": ((), True, False), "+compute+warm": (("compute",), True, False)}
+
+
+# -- odd-cycle inequalities (docs/formulations.md, "Odd-cycle cuts: tried, not kept") ---------------------------------
+def _reach_pairs(inst):
+    """The serving entries (the local column block's regions, then the neighbour block's pairs): their region
+    and edge, and every pair (a, b) of entries of one region (two edges that can both serve its requests)."""
+    region = np.concatenate([np.arange(inst.num_regions), inst.pair_region])
+    edge = np.concatenate([inst.region_edge, inst.pair_edge])
+    by_region = [np.flatnonzero(region == r) for r in range(inst.num_regions)]
+    pairs = np.array([ab for entries in by_region for ab in itertools.combinations(entries, 2)],
+                     dtype=np.int64).reshape(-1, 2)
+    return region, edge, pairs
+
+
+def cycle_row(inst, form: Formulation, m: int, nodes, arcs):
+    """The odd-cycle inequality of model ``m`` for the edges ``nodes`` (k of them, k odd) and ``arcs[i] =
+    (a, b, t)``: serving entries a, b of one region r_i (at nodes[i] and nodes[i+1]) in slot t. Returns
+    (columns, coefficients, right-hand side) of
+
+        sum_i (served of r_i at nodes[i] and nodes[i+1] in t_i) / d_{r_i m t_i} - sum_i W_i <= (k - 1) / 2
+
+    with W_i = y_{nodes[i], m, ta} + sum_{ta < t <= tb} z_{nodes[i], m, t}, [ta, tb] the slots of the two arcs
+    at nodes[i]."""
+    region = np.concatenate([np.arange(inst.num_regions), inst.pair_region])
+    serve = np.concatenate([form.blocks["local"].ids, form.blocks["neighbour"].ids])
+    y, z = form.blocks["loaded"].ids, form.blocks["load"].ids
+    cols, vals = [], []
+    k = len(nodes)
+    for a, b, t in arcs:
+        d = float(inst.demand[region[a], m, t])
+        cols += [serve[a, m, t], serve[b, m, t]]
+        vals += [1.0 / d, 1.0 / d]
+    for i, e in enumerate(nodes):
+        ta, tb = sorted((arcs[i - 1][2], arcs[i][2]))
+        cols += [y[e, m, ta]] + [z[e, m, t] for t in range(ta + 1, tb + 1)]
+        vals += [-1.0] * (1 + tb - ta)
+    return np.array(cols, dtype=np.int64), np.array(vals), (k - 1) / 2
+
+
+def odd_cycles(inst, form: Formulation, x: np.ndarray, seen: set) -> list:
+    """Violated odd-cycle inequalities at the LP point ``x`` (heuristic separation): per model, for each slot
+    (node weight W_e = y_emt) and for the whole horizon (W_e = y_em0 + sum_{t>0} z_emt, which bounds every
+    window's W), an arc between two edges for every region that both can serve, of weight
+    1/2 - s + (W_a + W_b)/2 >= 0 (s: the share of the region's requests served at the two); a cycle of odd length
+    and weight below 1/2 is a violated inequality. The shortest odd cycle through each edge is found with
+    Dijkstra on the bipartite double cover. Rows already in ``seen`` are skipped; new ones are added to it."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    E, M, T = inst.num_edges, inst.num_models, inst.slots
+    region, edge, pairs = _reach_pairs(inst)
+    if len(pairs) == 0:
+        return []
+    serve = np.concatenate([form.blocks["local"].ids, form.blocks["neighbour"].ids])
+    d = inst.demand[region].astype(float)  # (R+P, M, T)
+    share = np.divide(x[serve], d, out=np.zeros_like(d), where=d > 0)
+    s = share[pairs[:, 0]] + share[pairs[:, 1]]  # (pairs, M, T)
+    live = d[pairs[:, 0]] > 0
+    y, z = x[form.blocks["loaded"].ids], x[form.blocks["load"].ids]
+    ea, eb = edge[pairs[:, 0]], edge[pairs[:, 1]]
+    found = []
+    for m in range(M):
+        groups = [(y[:, m, t], [t]) for t in range(T)]
+        groups.append((y[:, m, 0] + z[:, m, 1:].sum(axis=1), list(range(T))))
+        for w, slots in groups:
+            alpha = 0.5 - s[:, m, slots] + ((w[ea] + w[eb]) / 2)[:, None]  # (pairs, slots)
+            cand = live[:, m, slots] & (alpha < 0.5 - 1e-6)
+            if not cand.any():
+                continue
+            pi, ti = np.nonzero(cand)
+            a = np.minimum(ea[pi], eb[pi])
+            b = np.maximum(ea[pi], eb[pi])
+            wt = np.maximum(alpha[pi, ti], 0.0) + 1e-9
+            best = {}  # (a, b) -> (weight, pair, slot): the lightest arc between two edges
+            for key, wv, p, t in zip(zip(a.tolist(), b.tolist()), wt.tolist(), pi.tolist(), ti.tolist()):
+                if key not in best or wv < best[key][0]:
+                    best[key] = (wv, p, slots[t])
+            ka = np.array([k[0] for k in best]), np.array([k[1] for k in best])
+            kw = np.array([v[0] for v in best.values()])
+            # The double cover: node e on side 0 is e, on side 1 is e + E; every arc changes side.
+            g = coo_matrix((np.concatenate([kw, kw]), (np.concatenate([ka[0], ka[0] + E]),
+                                                       np.concatenate([ka[1] + E, ka[1]]))), shape=(2 * E, 2 * E))
+            starts = np.unique(np.concatenate(ka))
+            dist, pred = dijkstra(g.tocsr(), directed=False, indices=starts, return_predecessors=True, limit=0.5)
+            for i, e in enumerate(starts.tolist()):
+                if not dist[i, e + E] < 0.5 - 1e-6:
+                    continue
+                walk, v = [e + E], e + E
+                while v != e:
+                    v = int(pred[i, v])
+                    walk.append(v)
+                nodes = [v % E for v in reversed(walk)][:-1]  # e, ..., back before e
+                if len(set(nodes)) != len(nodes) or len(nodes) < 3:
+                    continue  # not a simple cycle: another start finds the simple one inside it
+                arcs = []
+                for j in range(len(nodes)):
+                    u, v = nodes[j], nodes[(j + 1) % len(nodes)]
+                    _, p, t = best[(min(u, v), max(u, v))]
+                    # Orient the region's two entries as (at nodes[j], at nodes[j + 1]).
+                    pa, pb = pairs[p] if edge[pairs[p, 0]] == u else pairs[p][::-1]
+                    arcs.append((int(pa), int(pb), int(t)))
+                key = (m, frozenset((min(a, b), max(a, b), t) for a, b, t in arcs))
+                if key in seen:
+                    continue
+                cols, vals, rhs = cycle_row(inst, form, m, nodes, arcs)
+                if vals @ x[cols] > rhs + 1e-6:
+                    seen.add(key)
+                    found.append((cols, vals, rhs))
+    return found
+
+
+def separate_cycles(inst, form: Formulation, mf, rounds: int):
+    """Up to ``rounds`` rounds of: solve the LP relaxation of ``mf`` (warm from the last basis), add the violated
+    odd-cycle inequalities. Returns ``mf`` with every row found, the rows' count and the last LP bound."""
+    import highspy
+    import scipy.sparse as sp
+
+    h = highs_model(mf.relaxed())
+    h.run()
+    found, seen = [], set()
+    for _ in range(rounds):
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            break
+        new = odd_cycles(inst, form, np.asarray(h.getSolution().col_value), seen)
+        if not new:
+            break
+        starts = np.cumsum([0] + [len(c) for c, _, _ in new[:-1]])
+        h.addRows(len(new), np.full(len(new), -highspy.kHighsInf), np.array([r for _, _, r in new]),
+                  int(sum(len(c) for c, _, _ in new)), starts.astype(np.int32),
+                  np.concatenate([c for c, _, _ in new]).astype(np.int32), np.concatenate([v for _, v, _ in new]))
+        h.run()
+        found += new
+    bound = h.getInfo().objective_function_value
+    if not found:
+        return mf, 0, bound
+    rows = sp.csr_matrix((np.concatenate([v for _, v, _ in found]),
+                          (np.repeat(np.arange(len(found)), [len(c) for c, _, _ in found]),
+                           np.concatenate([c for c, _, _ in found]))), shape=(len(found), mf.num_cols))
+    return dataclasses.replace(mf, A=sp.vstack([mf.A, rows]).tocsc(),
+                               row_lo=np.concatenate([mf.row_lo, np.full(len(found), -np.inf)]),
+                               row_hi=np.concatenate([mf.row_hi, [r for _, _, r in found]])), len(found), bound
 
 
 def root_gap(bound, reference) -> str:
@@ -43,7 +198,9 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds per proof (default 60)")
     ap.add_argument("--root-limit", type=float, default=600.0, help="seconds for HiGHS's root (default 600)")
     ap.add_argument("--lns-seconds", type=float, default=20.0, help="time limit of lns for the warm start")
+    ap.add_argument("--cycle-rounds", type=int, default=20, help="separation rounds of +cycle (default 20)")
     ap.add_argument("--no-prove", action="store_true", help="root gaps only")
+    ap.add_argument("--no-root", action="store_true", help="no root node run (LP gaps and proofs only)")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="configurations, comma-separated")
     args = ap.parse_args()
     refs = read_solu(ROOT / "instances" / "reference.solu")
@@ -51,6 +208,9 @@ def main() -> None:
     if args.names:
         paths = [p for p in paths if p.stem in args.names]
     configs = [c for c in args.configs.split(",") if c]
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        ap.error(f"--configs: unknown {', '.join(unknown)}; the configurations are {', '.join(CONFIGS)}")
     header = (f"{'instance':<14}{'config':<15}{'reference':>14}{'LP bound':>14}{'LP gap':>9}{'root bound':>14}"
               f"{'root gap':>9}{'root s':>8}  {'proof':<28}")
     print(header)
@@ -63,31 +223,45 @@ def main() -> None:
         reference = ref.optimum if ref.optimum is not None else ref.bound
         tag = "opt" if ref.optimum is not None else "bound"
         for name in configs:
-            cuts, warm = CONFIGS[name]
-            mf = formulate(inst, cuts=cuts).model.matrix()
+            cuts, warm, cycle = CONFIGS[name]
+            t = time.perf_counter()
+            form = formulate(inst, cuts=cuts)
+            mf = form.model.matrix()
+            note = ""
+            if cycle:
+                mf, count, _ = separate_cycles(inst, form, mf, args.cycle_rounds)
+                note = f"  ({count} odd-cycle rows, {time.perf_counter() - t:.1f} s to separate)"
+            separation = time.perf_counter() - t
             lp = solve_matrix(mf.relaxed())
             root_bound, root_s = None, 0.0
-            if not warm:
+            if not warm and not args.no_root:
                 t = time.perf_counter()
                 root = solve_matrix(mf, time_limit=args.root_limit, seed=0, options={"mip_max_nodes": 1})
                 root_s, root_bound = time.perf_counter() - t, root.bound
             proof = "-"
             if not args.no_prove:
                 t = time.perf_counter()
-                options = {"formulation": {"cuts": cuts}} if cuts else {}
-                if warm:
-                    options["warm_start"] = edgeopt.solve(inst, "lns", seed=0, time_limit=args.lns_seconds)
-                r = edgeopt.solve(inst, "highs", time_limit=args.time_limit, seed=0, **options)
-                took = time.perf_counter() - t
-                proof = (f"proved in {took:.1f} s" if r.status == edgeopt.Status.OPTIMAL else
-                         f"{r.status.value}, gap {100 * (r.gap or float('nan')):.3f}% at {took:.0f} s")
+                if cycle:  # the rows are no formulate() option: HiGHS on the matrix, as the highs backend runs it
+                    r = solve_matrix(mf, time_limit=max(1e-3, args.time_limit - separation), seed=0)
+                    optimal, gap = r.status == edgeopt.Status.OPTIMAL, edgeopt.relative_gap(r.objective, r.bound, "min")
+                    took = time.perf_counter() - t + separation
+                else:
+                    options = {"formulation": {"cuts": cuts}} if cuts else {}
+                    if warm:
+                        options["warm_start"] = edgeopt.solve(inst, "lns", seed=0, time_limit=args.lns_seconds)
+                    r = edgeopt.solve(inst, "highs", time_limit=args.time_limit, seed=0, **options)
+                    optimal, gap = r.status == edgeopt.Status.OPTIMAL, r.gap
+                    took = time.perf_counter() - t
+                gap = float("nan") if gap is None else 100 * gap
+                proof = f"proved in {took:.1f} s" if optimal else f"{r.status.value}, gap {gap:.3f}% at {took:.0f} s"
             print(f"{inst.name:<14}{name:<15}{reference:>14.10g}{lp.objective:>14.10g}"
                   f"{root_gap(lp.objective, reference):>9}"
                   f"{('-' if root_bound is None else f'{root_bound:.10g}'):>14}{root_gap(root_bound, reference):>9}"
-                  f"{root_s:>8.1f}  {proof:<28}{'' if tag == 'opt' else '  (reference: best bound known)'}",
+                  f"{root_s:>8.1f}  {proof:<28}{'' if tag == 'opt' else '  (reference: best bound known)'}{note}",
                   flush=True)
     print("\nLP gap, root gap: (reference - bound) / reference; root: HiGHS with mip_max_nodes 1, the root node (its cuts "
-          "included); +warm: started from lns's plan (lns's time included in the proof time)")
+          "included); +warm: started from lns's plan (lns's time included in the proof time); +cycle: the LP and root "
+          "are of the model with the separated rows, the proof time includes the separation")
 
 
 if __name__ == "__main__":

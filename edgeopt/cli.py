@@ -849,7 +849,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "solution file of the instance")
     p.add_argument("--cuts", metavar="NAMES",
                    help="MILP backends: valid inequalities to add to the formulation, comma-separated "
-                        "(deployment: compute; docs/formulations.md)")
+                        "(deployment: compute, cover; docs/formulations.md)")
     p.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                    help="a solver option, repeatable (e.g. --solver mappo --option policy=my.pt --option "
                         "allocation=slsqp); a wrong name or value exits 2 naming the options the solver takes")

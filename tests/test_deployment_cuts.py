@@ -2,7 +2,9 @@
 the evaluator accepts, leave the optimum where brute force puts it, and tighten the LP relaxation."""
 from __future__ import annotations
 
+import copy
 import dataclasses
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 import edgeopt
 from edgeopt.comparison.reference import read_solu
 from edgeopt.families.deployment.formulate import CUTS, formulate
+from edgeopt.families.deployment.instance import from_data
 from edgeopt.highs import solve_matrix
 from edgeopt.result import Status
 
@@ -72,3 +75,158 @@ def test_unknown_cuts_and_other_families_are_refused():
     gap = edgeopt.load(ROOT / "instances" / "gap" / "gap1.txt")[0]
     with pytest.raises(ValueError, match="option formulation: the gap formulation does not take 'cuts'"):
         edgeopt.solve(gap, "highs", formulation={"cuts": ("compute",)})
+
+
+def with_gpu(inst, model_gb, edge_gb):
+    """``inst`` with the models' and edges' GPU memory replaced (the knapsacks the cover cuts work on)."""
+    data = copy.deepcopy(inst.data)
+    for model, gb in zip(data["models"], model_gb):
+        model["gpu_memory_gb"] = float(gb)
+    for edge, gb in zip(data["edges"], edge_gb):
+        edge["gpu_memory_gb"] = float(gb)
+    return from_data(data)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_cover_rows_keep_every_set_of_models_that_fits(seed):
+    """Every set of loaded models whose GPU memory fits an edge (within the evaluator's tolerance,
+    docs/formulations.md) satisfies every cover row, enumerated over all 2^M sets; the rows are not vacuous."""
+    rng = np.random.default_rng(seed)
+    base = edgeopt.generate("deployment", edges=3, regions_per_edge=1, models=8, slots=2, seed=seed)
+    g = np.round(rng.uniform(1.0, 30.0, size=8), 3)
+    g[rng.integers(8)] = g[rng.integers(8)]  # sometimes a tie: the cliques order models by (size, index)
+    G = np.array([24.0, 30.0, 48.0])
+    if seed == 0:
+        g[:2] = 12.0  # two models that fill edge 0 to the last byte: they fit together
+    if seed == 1:
+        g[:2] = 12.000001  # over by 2e-6 GB, within the evaluator's tolerance of 2.4e-5: they fit together
+    inst = with_gpu(base, g, G)
+    form = formulate(inst, cuts=("cover",))
+    mf = form.model.matrix()
+    rows = form.model.row_blocks["cover_cuts"].ids  # (E, M, T)
+    y = form.blocks["loaded"].ids
+    subsets = np.array(list(itertools.product((0.0, 1.0), repeat=8)))  # (256, M)
+    refused = 0
+    for e in range(3):
+        for t in range(2):
+            A = mf.A[rows[e, :, t]][:, y[e, :, t]].toarray()  # the rows of (e, t) over its loaded flags
+            assert mf.A[rows[e, :, t]].nnz == np.count_nonzero(A)  # they hold no other column
+            fits = subsets @ g - G[e] <= 1e-6 * max(1.0, G[e])
+            ok = np.all(subsets @ A.T <= mf.row_hi[rows[e, :, t]] + 1e-9, axis=1)
+            assert np.all(ok[fits]), (seed, e, t)
+            refused += int(np.sum(~ok))
+    assert refused > 0  # the rows do cut off sets that overflow
+
+
+def gpu_bound_tiny():
+    """tiny-1 with a third model: two models that fit the edge's GPU alone but not together, one that never fits;
+    with enough demand that the optimum would load two of them if the memory allowed (it does at 80 GB)."""
+    data = copy.deepcopy(load("tiny-1").data)
+    data["models"][1]["edge_inference_seconds"] = 1.0
+    data["models"].append(dict(data["models"][1], name="third", gpu_memory_gb=20.0))
+    data["demand"][0]["requests"], data["demand"][1]["requests"] = [6], [5]
+    data["demand"].append({"region": "region0_0", "model": "third", "requests": [2]})
+    data["edges"][0]["gpu_memory_gb"] = 12.0  # 3.5 + 10 > 12; 20 > 12
+    return from_data(data)
+
+
+def test_with_the_cover_cuts_the_optimum_is_the_brute_force_one():
+    inst = gpu_bound_tiny()
+    form = formulate(inst, cuts=("cover",))
+    assert form.model.matrix().A[form.model.row_blocks["cover_cuts"].ids.ravel()].nnz == 3  # {sd, whisper}, third
+    r = edgeopt.solve(inst, "highs", formulation={"cuts": ("cover",)})
+    assert r.status == Status.OPTIMAL
+    assert r.objective == pytest.approx(brute_force(inst), rel=1e-9)
+    roomy = with_gpu(inst, inst.model_gpu_memory_gb, [80.0])
+    assert brute_force(roomy) < brute_force(inst) - 0.1  # the GPU memory binds
+
+
+@pytest.mark.parametrize("name", ["gpu-bound tiny", "medium-3"])
+def test_the_cover_cuts_tighten_the_relaxation(name):
+    """The LP bound rises, and stays below the optimum (brute force; instances/reference.solu for medium-3)."""
+    if name == "medium-3":
+        inst, optimum = load(name), read_solu(ROOT / "instances" / "reference.solu")[name].optimum
+    else:
+        inst = gpu_bound_tiny()
+        optimum = brute_force(inst)
+    plain, cut = lp_bound(inst), lp_bound(inst, cuts=("cover",))
+    assert plain + 0.01 < cut <= optimum + 1e-9
+
+
+# -- odd-cycle inequalities: tried, not kept (docs/formulations.md); benchmarks/deployment_formulation.py separates them
+def triangle():
+    """Three edges A -> B -> C -> A (one-way links), a region at each, one model, two slots, no cloud: the LP
+    opens every edge by one half (each region half at home, half at the next edge); an optimum opens two."""
+    base = load("tiny-1").data
+    data = copy.deepcopy(base)
+    data.update(name="triangle", slots=2, models=base["models"][:1])
+    data["cloud"]["enabled"] = False
+    names = ["A", "B", "C"]
+    data["edges"] = [dict(base["edges"][0], name=n, links=[{"to": names[(i + 1) % 3], "delay_seconds": 0.01}])
+                     for i, n in enumerate(names)]
+    data["regions"] = [{"name": f"r{n}", "edge": n} for n in names]
+    data["demand"] = [{"region": f"r{n}", "model": "sd-2.1", "requests": [2 if n == "A" else 1, 1]} for n in names]
+    return from_data(data)
+
+
+def _cycles_module():
+    import sys
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import deployment_formulation
+    return deployment_formulation
+
+
+def test_every_odd_cycle_row_holds_on_every_plan_of_the_triangle():
+    """All 8 odd-cycle rows of the triangle (one region per side, in either slot, so windows of one and of two
+    slots) against every plan that serves requests only where the model is loaded (capacities ignored: a
+    superset of the feasible plans), enumerated: 2^6 loaded states times every split of every cell."""
+    cyc = _cycles_module()
+    inst = triangle()
+    form = formulate(inst)
+    n = form.model.num_cols
+    rows = [cyc.cycle_row(inst, form, 0, [0, 1, 2], [(0, 3, t0), (1, 4, t1), (2, 5, t2)])
+            for t0, t1, t2 in itertools.product(range(2), repeat=3)]  # serving entries: local r0..r2, pairs 3..5
+    A = np.zeros((len(rows), n))
+    for i, (cols, vals, _) in enumerate(rows):
+        np.add.at(A[i], cols, vals)
+    rhs = np.array([r for _, _, r in rows])
+    b = form.blocks
+    d = inst.demand[:, 0, :]  # (R, T)
+    cells = [(r, t) for r in range(3) for t in range(2)]
+    # Every split of a cell's requests over (home, the next edge, unserved-by-edges: cloud is off, so such a plan is
+    # infeasible, but a superset is still a valid test of the rows).
+    splits = [[(a, k - a) for k in range(d[r, t] + 1) for a in range(k + 1)] for r, t in cells]
+    highest = -np.inf
+    for state in itertools.product((0, 1), repeat=6):
+        y = np.array(state, dtype=float).reshape(3, 2)  # (E, T)
+        x = np.zeros(n)
+        x[b["loaded"].ids[:, 0, :]] = y
+        x[b["load"].ids[:, 0, :]] = np.maximum(0.0, y - np.concatenate([np.zeros((3, 1)), y[:, :-1]], axis=1))
+        fixed = A @ x
+        per_cell = []
+        for (r, t), options in zip(cells, splits):
+            here, nxt = r, (r + 1) % 3
+            allowed = [(a, c) for a, c in options if (a == 0 or y[here, t]) and (c == 0 or y[nxt, t])]
+            cols = (b["local"].ids[r, 0, t], b["neighbour"].ids[r, 0, t])
+            per_cell.append([A[:, cols[0]] * a + A[:, cols[1]] * c for a, c in allowed])
+        # The largest left-hand side of each row over the cells' splits: the cells add independently.
+        best = fixed + sum(np.max(np.array(opts), axis=0) for opts in per_cell)
+        assert np.all(best <= rhs + 1e-9), state
+        highest = max(highest, float(np.max(best - rhs)))
+    assert highest == pytest.approx(0.0)  # some plan meets a row with equality: the bound (k - 1)/2 is tight
+
+
+def test_the_separated_odd_cycle_rows_close_the_triangle_gap_and_keep_the_optimum():
+    cyc = _cycles_module()
+    inst = triangle()
+    optimum = brute_force(inst)
+    form = formulate(inst)
+    mf = form.model.matrix()
+    plain = lp_bound(inst)
+    with_rows, count, bound = cyc.separate_cycles(inst, form, mf, rounds=10)
+    assert count >= 1
+    assert plain + 1.0 < bound <= optimum + 1e-9
+    lp = solve_matrix(with_rows.relaxed())
+    assert lp.objective == pytest.approx(bound, rel=1e-9)
+    out = solve_matrix(with_rows)
+    assert out.status == Status.OPTIMAL and out.objective == pytest.approx(optimum, rel=1e-9)

@@ -145,14 +145,54 @@ def _compute_cuts(mdl: Model, inst: Instance, v: dict[str, VarBlock]) -> None:
     mdl.add_terms(rows, v["load"], k0 - k1, where=tight & (k1 < k0))
 
 
+def _gpu_capacity(inst: Instance) -> np.ndarray:
+    """(E,) the GPU memory the evaluator accepts (its relative tolerance, docs/formulations.md)."""
+    cap = inst.edge_gpu_memory_gb
+    return cap + 1e-6 * np.maximum(1.0, cap)
+
+
+def _cover_cuts(mdl: Model, inst: Instance, v: dict[str, VarBlock]) -> None:
+    """Valid inequalities (docs/formulations.md, "GPU-memory cover cuts") of the knapsacks sum_m g_m y_emt <= G_e.
+
+    Models ordered by (g_m, m). A model that does not fit alone (g_i > G_e) is never loaded: y_eit <= 0. For a
+    model i that fits, its clique K_ei = {i} and every later model k with g_i + g_k > G_e: any two of K_ei
+    exceed G_e together, so sum_{k in K_ei} y_ekt <= 1. Only maximal cliques are kept (i's predecessor fits
+    with it; else the predecessor's clique holds K_ei) of two models or more. Row (e, i, t) holds K_ei's row,
+    or i's y <= 0, or nothing. Built per distinct capacity: O(nonzeros) memory, never an (M, M) array."""
+    E, M, T = inst.num_edges, inst.num_models, inst.slots
+    g = inst.model_gpu_memory_gb
+    cap = _gpu_capacity(inst)
+    order = np.lexsort((np.arange(M), g))
+    gs = g[order]
+    fits = g[None, :] <= cap[:, None]  # (E, M)
+    rows = mdl.add_rows("cover_cuts", (E, M, T), hi=np.where(fits, 1.0, 0.0)[:, :, None])
+    y = v["loaded"].ids
+    for c in np.unique(cap):
+        es = np.flatnonzero(cap == c)[:, None]
+        fit = int(np.searchsorted(gs, c, side="right"))  # sorted positions below fit are the models that fit
+        never = order[fit:][None, :]
+        mdl.add_terms(rows.ids[es, never], y[es, never], 1.0)
+        p = np.arange(fit)
+        # The first later model k with g_p + g_k > G: K is p and the sorted models from there to fit.
+        first = np.maximum(p + 1, np.searchsorted(gs[:fit], c - gs[:fit], side="right"))
+        alone = np.concatenate([[True], gs[:fit - 1] + gs[1:fit] <= c]) if fit else np.zeros(0, dtype=bool)
+        keep = alone & (first < fit)
+        p, first = p[keep], first[keep]
+        size = 1 + fit - first
+        head = np.repeat(p, size)  # the row's model, once per member
+        offset = np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size)  # 0, 1, ... within each row
+        member = np.where(offset == 0, head, np.repeat(first, size) + offset - 1)
+        mdl.add_terms(rows.ids[es, order[head][None, :]], y[es, order[member][None, :]], 1.0)
+
+
 #: The optional additions to the formulation, by name (each proved valid in docs/formulations.md).
-CUTS = {"compute": _compute_cuts}
+CUTS = {"compute": _compute_cuts, "cover": _cover_cuts}
 
 
 def formulate(inst: Instance, *, cuts: tuple[str, ...] = ()) -> Formulation:
     """Build the deployment MILP (docs/formulations.md) from whole arrays; no loop per variable.
 
-    ``cuts`` names optional valid inequalities to add (:data:`CUTS`): ``"compute"``."""
+    ``cuts`` names optional valid inequalities to add (:data:`CUTS`): ``"compute"``, ``"cover"``."""
     cuts = (cuts,) if isinstance(cuts, str) else tuple(cuts)
     unknown = sorted(set(cuts) - set(CUTS))
     if unknown:
