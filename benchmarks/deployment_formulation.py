@@ -6,7 +6,8 @@
     python benchmarks/deployment_formulation.py large-1 --no-root --time-limit 400   # LP gaps and proofs only
     python benchmarks/deployment_formulation.py large-1 large-2 --no-prove --configs plain,+cover,+cycle
 
-Per bundled deployment instance and per configuration:
+Per bundled deployment instance and per configuration (by default ``plain``, ``+compute``, ``+warm`` and
+``+compute+warm``; the others with ``--configs``):
 
 - ``plain``: formulate() as it is by default;
 - ``+compute``: with the compute cuts (formulate(..., cuts=("compute",)), docs/formulations.md);
@@ -45,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"plain": ((), False, False), "+compute": (("compute",), False, False),
            "+cover": (("cover",), False, False), "+compute+cover": (("compute", "cover"), False, False),
            "+cycle": ((), False, True), "+warm": ((), True, False), "+compute+warm": (("compute",), True, False)}
+#: What a run without --configs measures; the others are on request.
+DEFAULT_CONFIGS = ("plain", "+compute", "+warm", "+compute+warm")
 
 
 # -- odd-cycle inequalities (docs/formulations.md, "Odd-cycle cuts: tried, not kept") ---------------------------------
@@ -201,7 +204,9 @@ def main() -> None:
     ap.add_argument("--cycle-rounds", type=int, default=20, help="separation rounds of +cycle (default 20)")
     ap.add_argument("--no-prove", action="store_true", help="root gaps only")
     ap.add_argument("--no-root", action="store_true", help="no root node run (LP gaps and proofs only)")
-    ap.add_argument("--configs", default=",".join(CONFIGS), help="configurations, comma-separated")
+    ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
+                    help=f"configurations, comma-separated (default {','.join(DEFAULT_CONFIGS)}; also "
+                         f"{','.join(c for c in CONFIGS if c not in DEFAULT_CONFIGS)})")
     args = ap.parse_args()
     refs = read_solu(ROOT / "instances" / "reference.solu")
     paths = sorted((ROOT / "instances" / "deployment").glob("*.json"))

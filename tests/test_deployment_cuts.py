@@ -170,8 +170,10 @@ def triangle():
 
 
 def _cycles_module():
+    """benchmarks/deployment_formulation.py, which holds the odd-cycle rows and their separation."""
     import sys
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
     import deployment_formulation
     return deployment_formulation
 
