@@ -69,9 +69,10 @@ def _mix(draw) -> dict | None:
     return mix
 
 
-def _in(name: str, ordinary: list) -> st.SearchStrategy:
-    """A value of a numeric parameter: an ordinary one, an end of its documented range, or any in between."""
-    low, high = RANGES[name]
+def _in(name: str, ordinary: list, ranges: dict = RANGES) -> st.SearchStrategy:
+    """A value of a numeric parameter: an ordinary one, an end of its documented range (``ranges``, default the
+    cell generators'), or any in between."""
+    low, high = ranges[name]
     return st.one_of(st.sampled_from(ordinary + [low, high]), st.floats(low, high))
 
 

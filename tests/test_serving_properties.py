@@ -25,19 +25,12 @@ from hypothesis import strategies as st
 import edgeopt
 import edgeopt.mec
 from edgeopt.document import InstanceError
-from edgeopt.families.offloading.generate import RANGES as CELL_RANGES
 from edgeopt.families.serving.generate import ARRIVALS, MAX_TRACE_START, RANGES
 
 from property_budget import budget
-from test_offloading_properties import CATALOG, _mix
+from test_offloading_properties import CATALOG, _in, _mix
 
 MODEL_NAMES = [m["name"] for m in CATALOG["models"]]
-
-
-def _in(ranges: dict, name: str, ordinary: list) -> st.SearchStrategy:
-    """A value of a numeric parameter: an ordinary one, an end of its documented range, or any in between."""
-    low, high = ranges[name]
-    return st.one_of(st.sampled_from(ordinary + [low, high]), st.floats(low, high))
 
 
 @st.composite
@@ -52,20 +45,20 @@ def generator_parameters(draw) -> dict:
                                        unique=True))),
         max_configs=draw(st.sampled_from([None, 1, 3])),
         arrivals=draw(st.sampled_from(ARRIVALS)),
-        request_rate=draw(_in(RANGES, "request_rate", [0.4, 1.0])),
+        request_rate=draw(_in("request_rate", [0.4, 1.0], RANGES)),
         trace_start=draw(st.one_of(st.none(), st.sampled_from([0, 600, MAX_TRACE_START]),
                                    st.integers(0, MAX_TRACE_START))),
-        diurnal_amplitude=draw(_in(RANGES, "diurnal_amplitude", [0.5])),
-        start_hour=draw(_in(RANGES, "start_hour", [8.0, 20.0])),
-        uplink_mhz=draw(_in(CELL_RANGES, "uplink_mhz", [10.0])),
-        downlink_mhz=draw(_in(CELL_RANGES, "downlink_mhz", [20.0])),
-        cell_radius_m=draw(_in(CELL_RANGES, "cell_radius_m", [500.0])),
+        diurnal_amplitude=draw(_in("diurnal_amplitude", [0.5], RANGES)),
+        start_hour=draw(_in("start_hour", [8.0, 20.0], RANGES)),
+        uplink_mhz=draw(_in("uplink_mhz", [10.0])),
+        downlink_mhz=draw(_in("downlink_mhz", [20.0])),
+        cell_radius_m=draw(_in("cell_radius_m", [500.0])),
         cloud=draw(st.booleans()),
-        delay_per_second=draw(_in(CELL_RANGES, "delay_per_second", [0.05])),
-        energy_per_joule=draw(_in(CELL_RANGES, "energy_per_joule", [0.001])),
-        refusal_penalty=draw(_in(CELL_RANGES, "refusal_penalty", [100.0])),
-        cloud_price=draw(_in(CELL_RANGES, "cloud_price", [5.0])),
-        loading_per_second=draw(_in(RANGES, "loading_per_second", [0.05, 1.0])),
+        delay_per_second=draw(_in("delay_per_second", [0.05])),
+        energy_per_joule=draw(_in("energy_per_joule", [0.001])),
+        refusal_penalty=draw(_in("refusal_penalty", [100.0])),
+        cloud_price=draw(_in("cloud_price", [5.0])),
+        loading_per_second=draw(_in("loading_per_second", [0.05, 1.0], RANGES)),
         edge_gpus=draw(st.one_of(st.none(), st.lists(st.sampled_from(sorted(edgeopt.mec.GPU_MEMORY_GB)), min_size=1,
                                                      max_size=3, unique=True))),
         device_mix=_mix(draw), shuffle=draw(st.booleans()), seed=draw(st.integers(0, 2**31 - 1)),
