@@ -5,6 +5,8 @@
     python benchmarks/deployment_formulation.py --no-prove            # root gaps only
     python benchmarks/deployment_formulation.py large-1 --no-root --time-limit 400   # LP gaps and proofs only
     python benchmarks/deployment_formulation.py large-1 large-2 --no-prove --configs plain,+cover,+cycle
+    python benchmarks/deployment_formulation.py large-1 --no-root --threads 1,2 --configs plain,+warm,portfolio
+    python benchmarks/deployment_formulation.py large-1 large-2 --configs lagrange --lagrange-seconds 600
 
 Per bundled deployment instance and per configuration (by default ``plain``, ``+compute``, ``+warm`` and
 ``+compute+warm``; the others with ``--configs``):
@@ -18,13 +20,21 @@ Per bundled deployment instance and per configuration (by default ``plain``, ``+
   configuration solves the matrix with HiGHS directly (the same settings as the ``highs`` backend), and its
   proof time includes the separation;
 - ``+warm``: the plain model with HiGHS started from the plan of ``lns`` (run first; its time is counted);
-- ``+compute+warm``: both.
+- ``+compute+warm``: both;
+- ``portfolio``: the ``highs-portfolio`` backend, as many one-thread HiGHS clones as ``--threads`` says,
+  sharing incumbents (with one thread it is plain HiGHS, so that row is skipped);
+- ``lagrange``: the bound of the ``lagrange`` solver (docs/formulations.md, "Lagrangian relaxation of the slot
+  coupling") after ``--lagrange-seconds``, printed in the root columns (its best plan's cost in the proof column):
+  the decomposition's bound beside the LP's and HiGHS's root bound.
+
+``--threads 1,2`` runs every configuration with one HiGHS thread and then with two (HiGHS's ``threads``;
+the portfolio's clones), one after the other, never at the same time.
 
 Columns: the LP relaxation's bound and its root gap (to the reference of instances/reference.solu: the
 optimum, or for an instance no run has proved the best bound known, so that the gap shown is a lower
 bound on the true one), HiGHS's bound after its root (cuts included; ``mip_max_nodes`` 1: the root node only) and that root
-gap, and the time HiGHS took to prove optimality within ``--time-limit`` (one thread, seed 0), or its
-final gap when it did not. Everything is printed from this one run.
+gap, and the time HiGHS took to prove optimality within ``--time-limit`` (seed 0), or its final gap when
+it did not. Everything is printed from this one run.
 """
 from __future__ import annotations
 
@@ -45,7 +55,8 @@ ROOT = Path(__file__).resolve().parent.parent
 #: name -> (formulate's cuts, warm start from lns, odd-cycle separation on the LP)
 CONFIGS = {"plain": ((), False, False), "+compute": (("compute",), False, False),
            "+cover": (("cover",), False, False), "+compute+cover": (("compute", "cover"), False, False),
-           "+cycle": ((), False, True), "+warm": ((), True, False), "+compute+warm": (("compute",), True, False)}
+           "+cycle": ((), False, True), "+warm": ((), True, False), "+compute+warm": (("compute",), True, False),
+           "portfolio": ((), False, False), "lagrange": ((), False, False)}
 #: What a run without --configs measures; the others are on request.
 DEFAULT_CONFIGS = ("plain", "+compute", "+warm", "+compute+warm")
 
@@ -195,6 +206,17 @@ def root_gap(bound, reference) -> str:
     return "-" if bound is None or reference is None else f"{100 * (reference - bound) / abs(reference):.3f}%"
 
 
+def lagrange_row(inst, reference, tag: str, seconds: float) -> None:
+    """One row: the lagrange solver's bound (in the root columns) and its best plan, after ``seconds``."""
+    t = time.perf_counter()
+    r = edgeopt.solve(inst, "lagrange", time_limit=seconds, seed=0)
+    took = time.perf_counter() - t
+    plan = "-" if r.objective is None else f"plan {r.objective:.10g} at {took:.0f} s"
+    print(f"{inst.name:<14}{'lagrange':<15}{1:>4}{reference:>14.10g}{'':>14}{'':>9}"
+          f"{('-' if r.bound is None else f'{r.bound:.10g}'):>14}{root_gap(r.bound, reference):>9}{took:>8.1f}  "
+          f"{plan:<28}{'' if tag == 'opt' else '  (reference: best bound known)'}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", help="bundled deployment instances (default: all)")
@@ -202,6 +224,10 @@ def main() -> None:
     ap.add_argument("--root-limit", type=float, default=600.0, help="seconds for HiGHS's root (default 600)")
     ap.add_argument("--lns-seconds", type=float, default=20.0, help="time limit of lns for the warm start")
     ap.add_argument("--cycle-rounds", type=int, default=20, help="separation rounds of +cycle (default 20)")
+    ap.add_argument("--threads", default="1", help="HiGHS threads, comma-separated: each configuration is run with "
+                                                   "each (default 1; e.g. 1,2)")
+    ap.add_argument("--lagrange-seconds", type=float, default=120.0,
+                    help="time limit of the lagrange configuration (default 120)")
     ap.add_argument("--no-prove", action="store_true", help="root gaps only")
     ap.add_argument("--no-root", action="store_true", help="no root node run (LP gaps and proofs only)")
     ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
@@ -216,7 +242,13 @@ def main() -> None:
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         ap.error(f"--configs: unknown {', '.join(unknown)}; the configurations are {', '.join(CONFIGS)}")
-    header = (f"{'instance':<14}{'config':<15}{'reference':>14}{'LP bound':>14}{'LP gap':>9}{'root bound':>14}"
+    try:
+        thread_counts = [int(t) for t in args.threads.split(",") if t]
+    except ValueError:
+        ap.error(f"--threads: comma-separated whole numbers, got {args.threads!r}")
+    if not thread_counts or min(thread_counts) < 1:
+        ap.error(f"--threads: at least one count, each >= 1, got {args.threads!r}")
+    header = (f"{'instance':<14}{'config':<15}{'thr':>4}{'reference':>14}{'LP bound':>14}{'LP gap':>9}{'root bound':>14}"
               f"{'root gap':>9}{'root s':>8}  {'proof':<28}")
     print(header)
     print("-" * len(header))
@@ -227,7 +259,13 @@ def main() -> None:
             continue
         reference = ref.optimum if ref.optimum is not None else ref.bound
         tag = "opt" if ref.optimum is not None else "bound"
-        for name in configs:
+        for name, threads in itertools.product(configs, thread_counts):
+            if name == "portfolio" and threads == 1:
+                continue  # one clone is plain HiGHS
+            if name == "lagrange":
+                if threads == thread_counts[0]:  # lagrange's subproblems run one thread: one row per instance
+                    lagrange_row(inst, reference, tag, args.lagrange_seconds)
+                continue
             cuts, warm, cycle = CONFIGS[name]
             t = time.perf_counter()
             form = formulate(inst, cuts=cuts)
@@ -241,32 +279,37 @@ def main() -> None:
             root_bound, root_s = None, 0.0
             if not warm and not args.no_root:
                 t = time.perf_counter()
-                root = solve_matrix(mf, time_limit=args.root_limit, seed=0, options={"mip_max_nodes": 1})
+                root = solve_matrix(mf, time_limit=args.root_limit, seed=0, threads=threads,
+                                    options={"mip_max_nodes": 1})
                 root_s, root_bound = time.perf_counter() - t, root.bound
             proof = "-"
             if not args.no_prove:
                 t = time.perf_counter()
                 if cycle:  # the rows are no formulate() option: HiGHS on the matrix, as the highs backend runs it
-                    r = solve_matrix(mf, time_limit=max(1e-3, args.time_limit - separation), seed=0)
+                    r = solve_matrix(mf, time_limit=max(1e-3, args.time_limit - separation), seed=0, threads=threads)
                     optimal, gap = r.status == edgeopt.Status.OPTIMAL, edgeopt.relative_gap(r.objective, r.bound, "min")
                     took = time.perf_counter() - t + separation
                 else:
                     options = {"formulation": {"cuts": cuts}} if cuts else {}
                     if warm:
                         options["warm_start"] = edgeopt.solve(inst, "lns", seed=0, time_limit=args.lns_seconds)
-                    r = edgeopt.solve(inst, "highs", time_limit=args.time_limit, seed=0, **options)
+                    if name == "portfolio":
+                        r = edgeopt.solve(inst, "highs-portfolio", time_limit=args.time_limit, seed=0, clones=threads)
+                    else:
+                        r = edgeopt.solve(inst, "highs", time_limit=args.time_limit, seed=0, threads=threads, **options)
                     optimal, gap = r.status == edgeopt.Status.OPTIMAL, r.gap
                     took = time.perf_counter() - t
                 gap = float("nan") if gap is None else 100 * gap
                 proof = f"proved in {took:.1f} s" if optimal else f"{r.status.value}, gap {gap:.3f}% at {took:.0f} s"
-            print(f"{inst.name:<14}{name:<15}{reference:>14.10g}{lp.objective:>14.10g}"
+            print(f"{inst.name:<14}{name:<15}{threads:>4}{reference:>14.10g}{lp.objective:>14.10g}"
                   f"{root_gap(lp.objective, reference):>9}"
                   f"{('-' if root_bound is None else f'{root_bound:.10g}'):>14}{root_gap(root_bound, reference):>9}"
                   f"{root_s:>8.1f}  {proof:<28}{'' if tag == 'opt' else '  (reference: best bound known)'}{note}",
                   flush=True)
     print("\nLP gap, root gap: (reference - bound) / reference; root: HiGHS with mip_max_nodes 1, the root node (its cuts "
           "included); +warm: started from lns's plan (lns's time included in the proof time); +cycle: the LP and root "
-          "are of the model with the separated rows, the proof time includes the separation")
+          "are of the model with the separated rows, the proof time includes the separation; thr: HiGHS threads "
+          "(portfolio: clones); lagrange: its bound in the root columns, its best plan's cost in the last")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bruteforce import brute_force
 
 import edgeopt
 from edgeopt.comparison.reference import read_solu
@@ -16,8 +17,6 @@ from edgeopt.families.deployment.formulate import CUTS, formulate
 from edgeopt.families.deployment.instance import from_data
 from edgeopt.highs import solve_matrix
 from edgeopt.result import Status
-
-from bruteforce import brute_force
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOYMENT = ROOT / "instances" / "deployment"
@@ -232,3 +231,36 @@ def test_the_separated_odd_cycle_rows_close_the_triangle_gap_and_keep_the_optimu
     assert lp.objective == pytest.approx(bound, rel=1e-9)
     out = solve_matrix(with_rows)
     assert out.status == Status.OPTIMAL and out.objective == pytest.approx(optimum, rel=1e-9)
+
+
+def _run_benchmark(monkeypatch, capsys, *argv):
+    bench = _cycles_module()
+    monkeypatch.setattr("sys.argv", ["deployment_formulation.py", *argv])
+    bench.main()
+    return capsys.readouterr().out.splitlines()
+
+
+def test_the_formulation_benchmark_runs_each_configuration_with_each_thread_count(monkeypatch, capsys):
+    """--threads 1,2: every configuration once per count (the portfolio only with two clones), the lagrange
+    bound once per instance and never above the optimum of instances/reference.solu (proved by HiGHS, and by
+    brute force in tests/test_bundled.py)."""
+    refs = read_solu(ROOT / "instances" / "reference.solu")
+    out = _run_benchmark(monkeypatch, capsys, "tiny-1", "tiny-2", "--threads", "1,2", "--configs",
+                         "plain,portfolio,lagrange", "--time-limit", "60", "--lagrange-seconds", "30")
+    rows = [line.split() for line in out if line.startswith("tiny-")]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (n, c, t) for n in ("tiny-1", "tiny-2")
+        for c, t in (("plain", "1"), ("plain", "2"), ("portfolio", "2"), ("lagrange", "1"))]
+    for r in rows:
+        optimum = refs[r[0]].optimum
+        if r[1] == "lagrange":  # instance, config, threads, reference, bound, gap, seconds, plan ...
+            assert float(r[4]) <= optimum + 1e-6 * max(1.0, abs(optimum))
+        else:
+            assert "proved in" in " ".join(r), r
+
+
+def test_the_formulation_benchmark_refuses_a_bad_thread_count(monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _run_benchmark(monkeypatch, capsys, "tiny-1", "--threads", "1,zero")
+    assert exc.value.code == 2
+    assert "--threads" in capsys.readouterr().err
