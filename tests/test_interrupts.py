@@ -87,7 +87,7 @@ def _interrupt_when_solving(argv, after: float = 0.5):
     return proc.returncode, took, "".join(out_lines), err
 
 
-@pytest.mark.parametrize("solver", ["highs", "cpsat", "scip", "pyomo"])
+@pytest.mark.parametrize("solver", ["highs", "highs-portfolio", "cpsat", "scip", "pyomo"])
 def test_ctrl_c_stops_an_exact_backend(solver, tmp_path):
     out = tmp_path / "plan.json"
     code, took, stdout, stderr = _interrupt_when_solving(["solve", LARGE, "--solver", solver, "-o", out])
