@@ -22,7 +22,7 @@ Per bundled deployment instance and per configuration (by default ``plain``, ``+
 - ``+warm``: the plain model with HiGHS started from the plan of ``lns`` (run first; its time is counted);
 - ``+compute+warm``: both;
 - ``portfolio``: the ``highs-portfolio`` backend, as many one-thread HiGHS clones as ``--threads`` says,
-  sharing incumbents (with one thread it is plain HiGHS, so that row is skipped);
+  sharing incumbents (with one thread it is plain HiGHS, so that row is skipped; no root run: it is plain's);
 - ``lagrange``: the bound of the ``lagrange`` solver (docs/formulations.md, "Lagrangian relaxation of the slot
   coupling") after ``--lagrange-seconds``, printed in the root columns (its best plan's cost in the proof column):
   the decomposition's bound beside the LP's and HiGHS's root bound.
@@ -277,7 +277,7 @@ def main() -> None:
             separation = time.perf_counter() - t
             lp = solve_matrix(mf.relaxed())
             root_bound, root_s = None, 0.0
-            if not warm and not args.no_root:
+            if not warm and name != "portfolio" and not args.no_root:  # the portfolio's root is plain's
                 t = time.perf_counter()
                 root = solve_matrix(mf, time_limit=args.root_limit, seed=0, threads=threads,
                                     options={"mip_max_nodes": 1})
