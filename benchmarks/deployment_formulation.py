@@ -7,6 +7,7 @@
     python benchmarks/deployment_formulation.py large-1 large-2 --no-prove --configs plain,+cover,+cycle
     python benchmarks/deployment_formulation.py large-1 --no-root --threads 1,2 --configs plain,+warm,portfolio
     python benchmarks/deployment_formulation.py large-1 large-2 --configs lagrange --lagrange-seconds 600
+    python benchmarks/deployment_formulation.py large-1 large-2 --configs groups --groups-seconds 600
 
 Per bundled deployment instance and per configuration (by default ``plain``, ``+compute``, ``+warm`` and
 ``+compute+warm``; the others with ``--configs``):
@@ -25,7 +26,10 @@ Per bundled deployment instance and per configuration (by default ``plain``, ``+
   sharing incumbents (with one thread it is plain HiGHS, so that row is skipped; no root run: it is plain's);
 - ``lagrange``: the bound of the ``lagrange`` solver (docs/formulations.md, "Lagrangian relaxation of the slot
   coupling") after ``--lagrange-seconds``, printed in the root columns (its best plan's cost in the proof column):
-  the decomposition's bound beside the LP's and HiGHS's root bound.
+  the decomposition's bound beside the LP's and HiGHS's root bound;
+- ``groups``: the ``groups`` solver (docs/formulations.md, "Decomposition by groups of models") within
+  ``--groups-seconds``: its bound in the root columns, the time it took in the root time column, and in the proof
+  column its plan's cost, "proved" when its bound meets it; after the row, its bound after each round.
 
 ``--threads 1,2`` runs every configuration with one HiGHS thread and then with two (HiGHS's ``threads``;
 the portfolio's clones), one after the other, never at the same time.
@@ -56,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {"plain": ((), False, False), "+compute": (("compute",), False, False),
            "+cover": (("cover",), False, False), "+compute+cover": (("compute", "cover"), False, False),
            "+cycle": ((), False, True), "+warm": ((), True, False), "+compute+warm": (("compute",), True, False),
-           "portfolio": ((), False, False), "lagrange": ((), False, False)}
+           "portfolio": ((), False, False), "lagrange": ((), False, False), "groups": ((), False, False)}
 #: What a run without --configs measures; the others are on request.
 DEFAULT_CONFIGS = ("plain", "+compute", "+warm", "+compute+warm")
 
@@ -206,15 +210,20 @@ def root_gap(bound, reference) -> str:
     return "-" if bound is None or reference is None else f"{100 * (reference - bound) / abs(reference):.3f}%"
 
 
-def lagrange_row(inst, reference, tag: str, seconds: float) -> None:
-    """One row: the lagrange solver's bound (in the root columns) and its best plan, after ``seconds``."""
+def decomposition_row(inst, reference, tag: str, solver: str, seconds: float) -> None:
+    """One row: a decomposition solver's bound (in the root columns) and its best plan, within ``seconds``; for
+    ``groups``, its bound after each round below it."""
     t = time.perf_counter()
-    r = edgeopt.solve(inst, "lagrange", time_limit=seconds, seed=0)
+    r = edgeopt.solve(inst, solver, time_limit=seconds, seed=0)
     took = time.perf_counter() - t
-    plan = "-" if r.objective is None else f"plan {r.objective:.10g} at {took:.0f} s"
-    print(f"{inst.name:<14}{'lagrange':<15}{1:>4}{reference:>14.10g}{'':>14}{'':>9}"
+    plan = "-" if r.objective is None else (f"proved in {took:.1f} s" if r.status == edgeopt.Status.OPTIMAL
+                                            else f"plan {r.objective:.10g} at {took:.0f} s")
+    print(f"{inst.name:<14}{solver:<15}{1:>4}{reference:>14.10g}{'':>14}{'':>9}"
           f"{('-' if r.bound is None else f'{r.bound:.10g}'):>14}{root_gap(r.bound, reference):>9}{took:>8.1f}  "
           f"{plan:<28}{'' if tag == 'opt' else '  (reference: best bound known)'}", flush=True)
+    if solver == "groups":
+        rounds = zip(r.extra.get("bounds", []), r.extra.get("bound_seconds", []), r.extra.get("largest_group", []))
+        print("    rounds: " + "; ".join(f"{b:.10g} at {s:.1f} s (largest group {g})" for b, s, g in rounds), flush=True)
 
 
 def main() -> None:
@@ -228,6 +237,8 @@ def main() -> None:
                                                    "each (default 1; e.g. 1,2)")
     ap.add_argument("--lagrange-seconds", type=float, default=120.0,
                     help="time limit of the lagrange configuration (default 120)")
+    ap.add_argument("--groups-seconds", type=float, default=600.0,
+                    help="time limit of the groups configuration (default 600)")
     ap.add_argument("--no-prove", action="store_true", help="root gaps only")
     ap.add_argument("--no-root", action="store_true", help="no root node run (LP gaps and proofs only)")
     ap.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
@@ -262,9 +273,10 @@ def main() -> None:
         for name, threads in itertools.product(configs, thread_counts):
             if name == "portfolio" and threads == 1:
                 continue  # one clone is plain HiGHS
-            if name == "lagrange":
-                if threads == thread_counts[0]:  # lagrange's subproblems run one thread: one row per instance
-                    lagrange_row(inst, reference, tag, args.lagrange_seconds)
+            if name in ("lagrange", "groups"):
+                if threads == thread_counts[0]:  # their subproblems run one thread: one row per instance
+                    decomposition_row(inst, reference, tag, name,
+                                      args.lagrange_seconds if name == "lagrange" else args.groups_seconds)
                 continue
             cuts, warm, cycle = CONFIGS[name]
             t = time.perf_counter()
@@ -309,7 +321,8 @@ def main() -> None:
     print("\nLP gap, root gap: (reference - bound) / reference; root: HiGHS with mip_max_nodes 1, the root node (its cuts "
           "included); +warm: started from lns's plan (lns's time included in the proof time); +cycle: the LP and root "
           "are of the model with the separated rows, the proof time includes the separation; thr: HiGHS threads "
-          "(portfolio: clones); lagrange: its bound in the root columns, its best plan's cost in the last")
+          "(portfolio: clones); lagrange, groups: the bound in the root columns, the time taken in root s, the best plan's "
+          "cost (or the proof) in the last")
 
 
 if __name__ == "__main__":

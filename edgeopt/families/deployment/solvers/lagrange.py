@@ -35,17 +35,17 @@ from typing import Literal
 
 import numpy as np
 
-from edgeopt.families.deployment.evaluate import evaluate
 from edgeopt.families.deployment.formulate import formulate
 from edgeopt.families.deployment.solvers.genetic import Population, genes_of
 from edgeopt.families.deployment.solvers.greedy import greedy_plans
+from edgeopt.families.deployment.solvers.incumbent import Incumbent, clock, with_bound
 from edgeopt.families.deployment.solvers.local_search import improve
 from edgeopt.families.deployment.solvers.routing import repair, route
 from edgeopt.highs import highs_model, run_highs, solve_matrix, use_threads
 from edgeopt.modeling import MatrixForm, too_wide
 from edgeopt.registry import register_solver
-from edgeopt.result import Status, agree, relative_gap
-from edgeopt.solver import Options, Solver, deadline, option, require
+from edgeopt.result import Status
+from edgeopt.solver import Options, Solver, option, require
 
 #: Iterations (each solves every window's MILP once).
 ITERATIONS = 20
@@ -259,9 +259,7 @@ class Lagrange(Solver):
     gives_bound = True
 
     def run(self, instance, options, *, time_limit, seed, started):
-        until = deadline(started, time_limit)
-        left = lambda: None if until is None else until - time.perf_counter()
-        out_of_time = lambda: until is not None and left() < MIN_SECONDS
+        until, left, out_of_time = clock(started, time_limit, MIN_SECONDS)
         seed = 0 if seed is None else int(seed)
         inst = instance
         form = formulate(inst, cuts=("compute",) if options.compute_cuts else ())
@@ -272,18 +270,9 @@ class Lagrange(Solver):
         build = time.perf_counter() - started
         t1 = time.perf_counter()
         tol = lambda c: 1e-9 * max(1.0, abs(c))
-        plan, cost, origin = None, np.inf, "none"
+        best_plan = Incumbent(inst)
+        offer = best_plan.offer
         unserved_price = Population(inst).penalty
-
-        def offer(sol, where: str) -> bool:
-            nonlocal plan, cost, origin
-            if sol is None:
-                return False
-            ev = evaluate(inst, sol)
-            if ev.feasible and (plan is None or ev.objective < cost - tol(cost)):
-                plan, cost, origin = sol, ev.objective, where
-                return True
-            return False
 
         def offer_flags(stored, loaded, where: str) -> None:
             """Repair a batch of stored/loaded flags to fit, route each and offer it."""
@@ -296,9 +285,9 @@ class Lagrange(Solver):
 
         def reroute() -> None:
             """HiGHS re-optimises the best plan's routing with its stored and loaded flags fixed."""
-            if not options.reroute or plan is None or out_of_time():
+            if not options.reroute or best_plan.plan is None or out_of_time():
                 return
-            x = form.encode(plan)
+            x = form.encode(best_plan.plan)
             free = np.zeros(mf.num_cols, dtype=bool)
             for key in ("local", "neighbour", "cloud"):
                 free[form.blocks[key].ids.ravel()] = True
@@ -307,15 +296,15 @@ class Lagrange(Solver):
             if out.x is not None:
                 found = x.copy()
                 found[free] = out.x
-                offer(form.decode(found), origin + ", rerouted")
+                offer(form.decode(found), best_plan.origin + ", rerouted")
 
         def polish() -> None:
             """The local search of ``genetic`` (as ``lns``'s) from the best plan."""
-            if not options.polish or plan is None or out_of_time():
+            if not options.polish or best_plan.plan is None or out_of_time():
                 return
             stop = None if until is None else time.perf_counter() + POLISH_SHARE * left()
-            found = improve(inst, genes_of(plan.stored, plan.loaded), unserved_price, deadline=stop)
-            offer(route(inst, found.genes > 0, found.genes > 1), origin + ", local search")
+            found = improve(inst, genes_of(best_plan.plan.stored, best_plan.plan.loaded), unserved_price, deadline=stop)
+            offer(route(inst, found.genes > 0, found.genes > 1), best_plan.origin + ", local search")
 
         def improve_best() -> None:
             polish()
@@ -385,7 +374,7 @@ class Lagrange(Solver):
             for k, x in enumerate(solutions):
                 full[split.cols[k]] = x[:split.cols[k].size]
             own = form.decode(full)
-            before = cost
+            before = best_plan.cost
             offer(own, f"{where}, as solved")
             copy_x, copy_y = own.stored.copy(), own.loaded.copy()
             for k in range(1, K):
@@ -396,7 +385,7 @@ class Lagrange(Solver):
             offer_flags(np.stack([own.stored, copy_x]), np.stack([own.loaded, copy_y]), f"{where}, repaired")
             if options.forward:
                 forward(lam, f"{where}, forward pass")
-            if cost < before:
+            if best_plan.cost < before:
                 improve_best()
 
         best_bound, iterations, history, seconds, stop = -np.inf, 0, [], [], "iterations"
@@ -416,14 +405,13 @@ class Lagrange(Solver):
             best_bound = max(best_bound, bounds)
             history.append(round(bounds, 6))
             seconds.append(round(time.perf_counter() - started, 2))
-            if trusted and plan is not None and np.isfinite(best_bound) and (
-                    agree(cost, best_bound) or best_bound >= cost):
+            if trusted and best_plan.meets(best_bound):
                 stop = "bound meets plan"
                 break
             if not np.any(g):  # the copies agree: the subproblems' plans form one plan, and its cost is L
                 stop = "copies agree"
                 break
-            target = cost if plan is not None else values + 0.01 * max(1.0, abs(values))
+            target = best_plan.cost if best_plan.plan is not None else values + 0.01 * max(1.0, abs(values))
             if options.method == "subgradient":
                 if improved:
                     best, stall = (lam.copy(), g, values), 0
@@ -464,23 +452,16 @@ class Lagrange(Solver):
                 break
             theta = t_prox
 
-        if plan is None:
+        if best_plan.plan is None:
             return self.no_plan("no greedy, LP-rounded or Lagrangian plan serves every request, and the cloud is "
                                 "disabled", build_seconds=build, solve_seconds=time.perf_counter() - t1)
         lag_bound = best_bound if np.isfinite(best_bound) else None
         extra = {"iterations": iterations, "stop": stop, "lp_bound": lp_bound, "lagrangian_bound": lag_bound,
-                 "bounds": history, "bound_seconds": seconds, "plan": origin, "step": theta, "subproblems": K}
+                 "bounds": history, "bound_seconds": seconds, "plan": best_plan.origin, "step": theta, "subproblems": K}
         if options.method == "bundle":
             extra["serious_steps"] = serious
-        result = self.plan_result(inst, plan, build_seconds=build, solve_seconds=time.perf_counter() - t1,
+        result = self.plan_result(inst, best_plan.plan, build_seconds=build, solve_seconds=time.perf_counter() - t1,
                                   raw_status=f"{iterations} iterations, stopped: {stop}", extra=extra)
         proven = [b for b in (lp_bound, lag_bound) if b is not None]
-        if trusted and proven and result.status == Status.FEASIBLE:
-            bound = max(proven)
-            if result.objective < bound <= result.objective + tol(result.objective):
-                bound = result.objective  # HiGHS's bounds are known to its tolerance, not beyond
-            result = result.with_(bound=bound, gap=relative_gap(result.objective, bound, inst.sense))
-            if agree(result.objective, bound):
-                result = result.with_(status=Status.OPTIMAL,
-                                      message="proven optimal: the Lagrangian (or LP) bound meets the plan")
-        return result
+        return with_bound(result, max(proven) if proven else None, inst.sense, trusted,
+                          "the Lagrangian (or LP) bound")
