@@ -120,3 +120,16 @@ def test_a_time_limit_returns_the_best_plan_with_no_false_bound():
     assert r.status == Status.FEASIBLE and r.extra["stop"] == "time limit"
     assert edgeopt.evaluate(inst, r.solution).feasible
     assert r.bound is None or r.bound <= OPTIMA["large-1"] + 1e-6
+
+
+def test_a_round_that_merges_nothing_ends_the_run(monkeypatch):
+    """If no violated row has two groups to merge (a group's own plan over a row within HiGHS's tolerance), the
+    groups cannot change: the run stops at once with the bound it has instead of repeating the same round."""
+    import edgeopt.families.deployment.solvers.groups as groups_module
+
+    monkeypatch.setattr(groups_module, "merged", lambda groups, *args: list(groups))
+    inst = load("small-1")  # its one-model groups overfill GPU memory
+    r = edgeopt.solve(inst, "groups", seed=0)
+    assert r.extra["rounds"] == 1 and r.extra["stop"] == "a violated row with one group only"
+    assert r.status == Status.FEASIBLE and r.bound <= OPTIMA["small-1"] + 1e-9 * OPTIMA["small-1"]
+    assert edgeopt.evaluate(inst, r.solution).feasible

@@ -29,6 +29,7 @@ from typing import Literal
 
 import numpy as np
 
+from edgeopt.families.deployment.evaluate import TOL
 from edgeopt.families.deployment.formulate import formulate
 from edgeopt.families.deployment.solvers.greedy import greedy_plans
 from edgeopt.families.deployment.solvers.incumbent import Incumbent, clock, with_bound
@@ -42,8 +43,8 @@ from edgeopt.solver import Options, Solver, option
 #: Seconds below which no further HiGHS call is started.
 MIN_SECONDS = 0.05
 #: A capacity row of the plan put together counts as violated beyond this share of its right-hand side (at
-#: least this much in absolute terms); the evaluator has the last word on the plan either way.
-VIOLATION_RTOL = 1e-9
+#: least this much in absolute terms): the evaluator's own tolerance, which has the last word on the plan.
+VIOLATION_RTOL = TOL
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,11 @@ class Groups(Solver):
             if len(groups) == 1:
                 stop = "one group left"
                 break
-            groups = merged(groups, split, bad, x, options.merge)
+            new = merged(groups, split, bad, x, options.merge)
+            if new == groups:  # every violated row has one user: a group's own plan, within HiGHS's tolerance
+                stop = "a violated row with one group only"
+                break
+            groups = new
 
         if best_plan.plan is None:
             return self.no_plan("no greedy or group plan serves every request, and the cloud is disabled",
