@@ -70,15 +70,12 @@ class Split:
                                  "second")
             self.model_of[block.ids] = np.broadcast_to(np.arange(M)[None, :, None], block.ids.shape)
         self.A = mf.A.tocsr()
+        # a row is shared when the lowest and the highest model among its columns differ
         owners = self.model_of[self.A.indices]
-        starts = self.A.indptr[:-1]
-        nonempty = np.diff(self.A.indptr) > 0
-        first = np.zeros(mf.num_rows, dtype=np.int64)
-        first[nonempty] = owners[starts[nonempty]]
-        several = np.zeros(mf.num_rows, dtype=bool)
-        np.logical_or.at(several, np.repeat(np.arange(mf.num_rows), np.diff(self.A.indptr)),
-                         owners != np.repeat(first, np.diff(self.A.indptr)))
-        self.shared = np.flatnonzero(several)
+        nonempty = np.flatnonzero(np.diff(self.A.indptr) > 0)
+        starts = self.A.indptr[nonempty]
+        differ = np.minimum.reduceat(owners, starts) != np.maximum.reduceat(owners, starts)
+        self.shared = nonempty[differ]
         part = self.A[self.shared]
         if (np.any(np.isfinite(mf.row_lo[self.shared])) or np.any(part.data < 0)
                 or np.any(mf.col_lo[part.indices] < 0)):
@@ -183,7 +180,7 @@ class Groups(Solver):
                 offer(route(inst, stored, loaded), "greedy")
 
         groups = [(m,) for m in range(inst.num_models)]
-        solved: dict = {}  # group -> (columns, solution vector, proven bound, proven optimal)
+        solved: dict = {}  # group -> (columns, solution vector, proven bound)
         best_bound, rounds, history, seconds, sizes, stop = -np.inf, 0, [], [], [], "rounds"
         while rounds < options.rounds:
             for g in groups:
@@ -201,8 +198,8 @@ class Groups(Solver):
                 if out.x is None:
                     break
                 # integer columns rounded: the plan put together is checked as the evaluator will read it
-                solved[g] = (cols, np.where(sub.integrality, np.round(out.x), out.x), out.bound if out.bound is not None else -np.inf,
-                             out.status == Status.OPTIMAL)
+                solved[g] = (cols, np.where(sub.integrality, np.round(out.x), out.x),
+                             out.bound if out.bound is not None else -np.inf)
             if any(g not in solved for g in groups):
                 stop = "time limit" if out_of_time() else "a group without a plan"
                 break
@@ -210,7 +207,7 @@ class Groups(Solver):
             x = np.zeros(mf.num_cols)
             bound = float(mf.offset)
             for g in groups:
-                cols, xs, b, _ = solved[g]
+                cols, xs, b = solved[g]
                 x[cols] = xs
                 bound += b
             best_bound = max(best_bound, bound)
