@@ -29,7 +29,8 @@ Per bundled deployment instance and per configuration (by default ``plain``, ``+
   the decomposition's bound beside the LP's and HiGHS's root bound;
 - ``groups``: the ``groups`` solver (docs/formulations.md, "Decomposition by groups of models") within
   ``--groups-seconds``: its bound in the root columns, the time it took in the root time column, and in the proof
-  column its plan's cost, "proved" when its bound meets it; after the row, its bound after each round.
+  column its plan's cost, "proved" when its bound meets it; after the row, its bound after each round. With
+  ``--threads 1,2`` it runs once per count, its groups solved that many at a time (option ``workers``).
 
 ``--threads 1,2`` runs every configuration with one HiGHS thread and then with two (HiGHS's ``threads``;
 the portfolio's clones), one after the other, never at the same time.
@@ -210,15 +211,15 @@ def root_gap(bound, reference) -> str:
     return "-" if bound is None or reference is None else f"{100 * (reference - bound) / abs(reference):.3f}%"
 
 
-def decomposition_row(inst, reference, tag: str, solver: str, seconds: float) -> None:
+def decomposition_row(inst, reference, tag: str, solver: str, seconds: float, workers: int = 1) -> None:
     """One row: a decomposition solver's bound (in the root columns) and its best plan, within ``seconds``; for
-    ``groups``, its bound after each round below it."""
+    ``groups`` (with ``workers``), its bound after each round below it."""
     t = time.perf_counter()
-    r = edgeopt.solve(inst, solver, time_limit=seconds, seed=0)
+    r = edgeopt.solve(inst, solver, time_limit=seconds, seed=0, **({"workers": workers} if workers > 1 else {}))
     took = time.perf_counter() - t
     plan = "-" if r.objective is None else (f"proved in {took:.1f} s" if r.status == edgeopt.Status.OPTIMAL
                                             else f"plan {r.objective:.10g} at {took:.0f} s")
-    print(f"{inst.name:<14}{solver:<15}{1:>4}{reference:>14.10g}{'':>14}{'':>9}"
+    print(f"{inst.name:<14}{solver:<15}{workers:>4}{reference:>14.10g}{'':>14}{'':>9}"
           f"{('-' if r.bound is None else f'{r.bound:.10g}'):>14}{root_gap(r.bound, reference):>9}{took:>8.1f}  "
           f"{plan:<28}{'' if tag == 'opt' else '  (reference: best bound known)'}", flush=True)
     if solver == "groups":
@@ -273,10 +274,12 @@ def main() -> None:
         for name, threads in itertools.product(configs, thread_counts):
             if name == "portfolio" and threads == 1:
                 continue  # one clone is plain HiGHS
-            if name in ("lagrange", "groups"):
-                if threads == thread_counts[0]:  # their subproblems run one thread: one row per instance
-                    decomposition_row(inst, reference, tag, name,
-                                      args.lagrange_seconds if name == "lagrange" else args.groups_seconds)
+            if name == "lagrange":
+                if threads == thread_counts[0]:  # its subproblems run one thread, one at a time: one row
+                    decomposition_row(inst, reference, tag, name, args.lagrange_seconds)
+                continue
+            if name == "groups":  # its groups are solved `threads` at a time, one thread each
+                decomposition_row(inst, reference, tag, name, args.groups_seconds, workers=threads)
                 continue
             cuts, warm, cycle = CONFIGS[name]
             t = time.perf_counter()

@@ -12,12 +12,13 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 import time
 from typing import Callable, TypeVar
 
 import numpy as np
 
-from edgeopt.interrupt import run_stoppable
+from edgeopt.interrupt import THREAD_NAME, run_stoppable
 from edgeopt.modeling import MatrixForm, Model, Outcome
 from edgeopt.result import Status
 from edgeopt.solver import MAX_THREADS, deadline, seconds_left
@@ -129,15 +130,9 @@ def _status_table():
             M.kTimeLimit: Status.TIME_LIMIT, M.kInterrupt: Status.TIME_LIMIT}
 
 
-def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int | None = None, threads: int = 1,
-                 mip_rel_gap: float = 0.0, mip_abs_gap: float = 1e-9, options: dict | None = None,
-                 start: np.ndarray | None = None) -> Outcome:
-    """Solve ``mf`` with HiGHS (relative gap 0 by default): status, solution, objective and proven bound.
-    ``start``, a solution vector, is handed to HiGHS as its first incumbent (``setSolution``)."""
-    import highspy
-
-    started = time.perf_counter()
-    until = deadline(started, time_limit)
+def _configured(mf: MatrixForm, *, time_limit: float | None, seed: int | None, threads: int, mip_rel_gap: float,
+                mip_abs_gap: float, options: dict | None):
+    """A HiGHS model of ``mf`` with edgeopt's settings for one solve, and those settings."""
     h = highs_model(mf)
     settings = {"mip_rel_gap": float(mip_rel_gap), "mip_abs_gap": float(mip_abs_gap), "threads": int(threads),
                 **(options or {})}
@@ -147,6 +142,20 @@ def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int |
         settings["random_seed"] = int(seed) % (2 ** 31)
     for key, value in settings.items():
         h.setOptionValue(key, value)
+    return h, settings
+
+
+def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int | None = None, threads: int = 1,
+                 mip_rel_gap: float = 0.0, mip_abs_gap: float = 1e-9, options: dict | None = None,
+                 start: np.ndarray | None = None) -> Outcome:
+    """Solve ``mf`` with HiGHS (relative gap 0 by default): status, solution, objective and proven bound.
+    ``start``, a solution vector, is handed to HiGHS as its first incumbent (``setSolution``)."""
+    import highspy
+
+    started = time.perf_counter()
+    until = deadline(started, time_limit)
+    h, settings = _configured(mf, time_limit=time_limit, seed=seed, threads=threads, mip_rel_gap=mip_rel_gap,
+                              mip_abs_gap=mip_abs_gap, options=options)
     use_threads(int(threads))
     if start is not None:
         set_start(h, start)
@@ -172,10 +181,104 @@ def solve_matrix(mf: MatrixForm, *, time_limit: float | None = None, seed: int |
         left = seconds_left(started, time_limit, floor=0.0)
         if left is None or left > 0:
             rerun(left)
+    return read_outcome(h, mf)
+
+
+def solve_many(mfs: list[MatrixForm], *, workers: int = 1, until: float | None = None, seed: int | None = None,
+               min_seconds: float = 0.0, options: dict | None = None) -> list[Outcome | None]:
+    """Solve independent models, each as :func:`solve_matrix` does with one thread (relative gap 0, the seed,
+    further HiGHS ``options``), ``workers`` of them at once: each worker, a thread of this process running one
+    HiGHS (HiGHS 1.12 keeps its task scheduler per thread), takes the next model in the order given when its
+    last one ends.
+
+    Each model gets the time left until ``until`` (a perf_counter deadline; None: no limit); a model that
+    would start with ``min_seconds`` or less left is not started and gets None. Every solve is deterministic
+    for its seed, so without a deadline the results do not depend on ``workers`` or on the machine's load.
+    Ctrl-C and the deadline stop every running solve (edgeopt.interrupt). A solve that ends without a verdict
+    HiGHS can settle by itself (infeasible or unbounded undecided, a numerical "Solve error") is run again
+    by :func:`solve_matrix`, which settles it, in the time left."""
+    import highspy
+
+    def left() -> float | None:
+        return None if until is None else until - time.perf_counter()
+
+    def solve_one(i: int) -> Outcome | None:
+        t = left()
+        return None if t is not None and t <= min_seconds else solve_matrix(mfs[i], time_limit=t, seed=seed,
+                                                                                 options=options)
+
+    if workers <= 1 or len(mfs) <= 1:
+        return [solve_one(i) for i in range(len(mfs))]
+
+    results: list[Outcome | None] = [None] * len(mfs)
+    waiting = list(range(len(mfs)))[::-1]  # popped from the end: the order given
+    running: dict = {}
+    errors: list = []
+    rerun: list[int] = []
+    unsettled = (highspy.HighsModelStatus.kUnboundedOrInfeasible, highspy.HighsModelStatus.kSolveError)
+    lock = threading.Lock()
+    stopped = threading.Event()
+
+    def stop() -> None:
+        with lock:
+            stopped.set()
+            for h in running.values():
+                h.cancelSolve()  # kept until the run ends, also when asked before it starts
+
+    def worker() -> None:
+        try:
+            while True:
+                with lock:
+                    if stopped.is_set() or not waiting:
+                        return
+                    i = waiting.pop()
+                t = left()
+                if t is not None and t <= min_seconds:
+                    return
+                h, _ = _configured(mfs[i], time_limit=t, seed=seed, threads=1, mip_rel_gap=0.0, mip_abs_gap=1e-9,
+                                   options=options)
+                h.HandleUserInterrupt = True
+                with lock:
+                    running[i] = h
+                    if stopped.is_set():
+                        h.cancelSolve()
+                try:
+                    h.run()
+                finally:
+                    with lock:
+                        del running[i]
+                if h.getModelStatus() in unsettled:
+                    rerun.append(i)
+                results[i] = read_outcome(h, mfs[i])
+        except BaseException as exc:  # noqa: BLE001 - raised again by the waiting thread
+            errors.append(exc)
+            stop()
+
+    def run_all() -> None:
+        threads = [threading.Thread(target=worker, name=THREAD_NAME, daemon=True)
+                   for _ in range(min(workers, len(mfs)))]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        if errors:
+            raise errors[0]
+
+    with _without_stray_line():
+        run_stoppable(run_all, stop, deadline=until)
+    for i in sorted(rerun):
+        results[i] = solve_one(i)
+    return results
+
+
+def read_outcome(h, mf: MatrixForm) -> Outcome:
+    """What a HiGHS run of ``mf`` ended with: status, solution, objective and proven bound."""
+    import highspy
+
     ms = h.getModelStatus()
     info = h.getInfo()
-    # HiGHS's user interrupt is raised only by run_highs, and after Ctrl-C run_stoppable raises before this
-    # point: an interrupted solve was stopped at edgeopt's deadline (HiGHS's own words, "Interrupted by
+    # HiGHS's user interrupt is raised only by edgeopt's stops, and after Ctrl-C run_stoppable raises before
+    # this point: an interrupted solve was stopped at edgeopt's deadline (HiGHS's own words, "Interrupted by
     # user", would blame the user).
     raw = DEADLINE_STOP if ms == highspy.HighsModelStatus.kInterrupt else h.modelStatusToString(ms)
     has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible

@@ -270,12 +270,15 @@ def test_the_formulation_benchmark_has_a_groups_row_with_its_rounds(monkeypatch,
     """--configs groups: one row per instance, its bound at the optimum of instances/reference.solu (small-1 needs
     merged groups: four rounds), "proved", and below it the bound after every round, rising to that optimum."""
     refs = read_solu(ROOT / "instances" / "reference.solu")
-    out = _run_benchmark(monkeypatch, capsys, "small-1", "--configs", "groups", "--groups-seconds", "60")
+    out = _run_benchmark(monkeypatch, capsys, "small-1", "--configs", "groups", "--groups-seconds", "60",
+                         "--threads", "1,2")
     rows = [line.split() for line in out if line.startswith("small-1")]
-    assert [(r[0], r[1], r[2]) for r in rows] == [("small-1", "groups", "1")]
+    # one row per thread count: the groups solved one, then two at a time
+    assert [(r[0], r[1], r[2]) for r in rows] == [("small-1", "groups", "1"), ("small-1", "groups", "2")]
     optimum = refs["small-1"].optimum
-    assert float(rows[0][4]) == pytest.approx(optimum, rel=1e-9) and "proved in" in " ".join(rows[0])
     rounds = [line for line in out if line.strip().startswith("rounds:")]
-    assert len(rounds) == 1
-    bounds = [float(part.split(" at ")[0]) for part in rounds[0].split(":", 1)[1].split(";")]
-    assert len(bounds) > 1 and bounds == sorted(bounds) and bounds[-1] == pytest.approx(optimum, rel=1e-9)
+    assert len(rounds) == 2
+    for row, line in zip(rows, rounds):
+        assert float(row[4]) == pytest.approx(optimum, rel=1e-9) and "proved in" in " ".join(row)
+        bounds = [float(part.split(" at ")[0]) for part in line.split(":", 1)[1].split(";")]
+        assert len(bounds) > 1 and bounds == sorted(bounds) and bounds[-1] == pytest.approx(optimum, rel=1e-9)

@@ -4,6 +4,7 @@ test_bundled.py; here HiGHS on the whole MILP again), the relaxation its groups 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from edgeopt.families.deployment.formulate import formulate
 from edgeopt.families.deployment.solvers.groups import Split, merged
 from edgeopt.highs import solve_matrix
 from edgeopt.result import Status
+
+from interrupting import ctrl_c_after, no_backend_left
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIMA = {name: ref.optimum for name, ref in read_solu(ROOT / "instances" / "reference.solu").items()}
@@ -133,3 +136,72 @@ def test_a_round_that_merges_nothing_ends_the_run(monkeypatch):
     assert r.extra["rounds"] == 1 and r.extra["stop"] == "a violated row with one group only"
     assert r.status == Status.FEASIBLE and r.bound <= OPTIMA["small-1"] + 1e-9 * OPTIMA["small-1"]
     assert edgeopt.evaluate(inst, r.solution).feasible
+
+
+@pytest.mark.parametrize("name", ["small-1", "medium-3", "small-nocloud"])
+def test_two_workers_give_the_same_run_as_one(name):
+    """Each group's MILP is solved alone with the seed, so solving them two at a time changes no plan, no bound
+    and no merge: the same run, whatever the workers' relative speed."""
+    inst = load(name)
+    one = edgeopt.solve(inst, "groups", seed=0)
+    two = edgeopt.solve(inst, "groups", seed=0, workers=2)
+    assert two.status == one.status == Status.OPTIMAL
+    assert two.objective == pytest.approx(OPTIMA[name], rel=1e-9) and two.objective == one.objective
+    assert two.bound == one.bound
+    assert np.array_equal(two.solution.stored, one.solution.stored)
+    assert np.array_equal(two.solution.loaded, one.solution.loaded)
+    assert {k: v for k, v in two.extra.items() if k != "bound_seconds"} == \
+        {k: v for k, v in one.extra.items() if k != "bound_seconds"}
+
+
+def test_a_merged_group_stopped_short_keeps_the_bound_of_its_parts(monkeypatch):
+    """A merged group whose HiGHS run stops before a proof (a time or node limit) may have a weaker dual bound
+    than its parts solved apart, which relax it: the group keeps the higher of the two, so no round's bound
+    falls below the round before. Here every merged group's bound is made 100 lower than HiGHS proved."""
+    import edgeopt.families.deployment.solvers.groups as groups_module
+
+    real = groups_module.solve_many
+
+    def weak(mfs, **kwargs):
+        outs = real(mfs, **kwargs)
+        one_model = min(mf.num_cols for mf in mfs)  # every model has as many columns in a deployment MILP
+        return [out if mf.num_cols == one_model and len(mfs) > 1 else
+                dataclasses.replace(out, status=Status.FEASIBLE, bound=out.bound - 100.0) for mf, out in zip(mfs, outs)]
+
+    monkeypatch.setattr(groups_module, "solve_many", weak)
+    inst = load("small-1")  # merged over three rounds, one group more each round
+    r = edgeopt.solve(inst, "groups", seed=0)
+    history = r.extra["bounds"]
+    assert r.extra["rounds"] > 1 and history == sorted(history), history
+    assert history[-1] >= history[0] and r.bound <= OPTIMA["small-1"] + 1e-9 * OPTIMA["small-1"]
+    assert r.status == Status.FEASIBLE  # no proof from a bound that does not meet the plan
+    assert edgeopt.evaluate(inst, r.solution).feasible
+
+
+def test_a_node_limit_per_group_gives_a_plan_and_a_valid_bound_the_same_each_run():
+    inst = load("small-1")
+    runs = [edgeopt.solve(inst, "groups", seed=0, group_nodes=1) for _ in range(2)]
+    r = runs[0]
+    assert edgeopt.evaluate(inst, r.solution).feasible
+    assert r.bound <= OPTIMA["small-1"] + 1e-9 * OPTIMA["small-1"] <= r.objective + 2e-9 * OPTIMA["small-1"]
+    assert r.extra["bounds"] == sorted(r.extra["bounds"])
+    assert (runs[1].objective, runs[1].bound, runs[1].extra["bounds"]) == (r.objective, r.bound, r.extra["bounds"])
+
+
+@pytest.mark.parametrize("options, words", [({"workers": 0}, "workers"), ({"workers": 9}, "workers"),
+                                            ({"group_nodes": -1}, "group_nodes")])
+def test_options_out_of_range_are_refused_by_name(options, words):
+    with pytest.raises(ValueError, match=words):
+        edgeopt.solve(load("tiny-1"), "groups", **options)
+
+
+def test_ctrl_c_stops_the_groups_being_solved_at_once():
+    """KeyboardInterrupt 1 s into large-1's first round (13 groups, about 25 s of HiGHS) with two workers: it
+    reaches the caller within seconds and no HiGHS thread is left running."""
+    inst = load("large-1")
+    started = time.perf_counter()
+    with ctrl_c_after(1.0):
+        with pytest.raises(KeyboardInterrupt):
+            edgeopt.solve(inst, "groups", seed=0, workers=2)
+        assert time.perf_counter() - started < 1.0 + 4.0
+    assert no_backend_left()

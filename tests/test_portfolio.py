@@ -6,10 +6,7 @@ first run where the point is that a second run under other timings gives the sam
 """
 from __future__ import annotations
 
-import _thread
 import random
-import signal
-import threading
 import time
 from types import SimpleNamespace
 
@@ -18,11 +15,11 @@ import pytest
 
 import edgeopt
 from edgeopt.backends import portfolio
-from edgeopt.interrupt import abandoned
 from edgeopt.result import Status
 from edgeopt.testing.conformance import _decisions
 
 from conftest import INSTANCES
+from interrupting import ctrl_c_after, no_backend_left
 from oracles import solu_values
 
 SOLU = solu_values(INSTANCES / "reference.solu")
@@ -132,42 +129,16 @@ def test_the_time_limit_bounds_the_whole_call_on_large_2():
 
 
 def test_ctrl_c_stops_every_clone():
-    """KeyboardInterrupt in the calling thread, 1 s into a race HiGHS needs ~15 s of one core for: it reaches the
-    caller within seconds and every clone's thread ends soon after (none is left solving). In-process, so the
-    test installs a SIGINT handler of its own for its duration (another test in the same worker process must not
-    decide what an interrupt does here): the first call raises KeyboardInterrupt, later ones do nothing. The
-    interrupt is repeated every 0.5 s until it has been delivered once (in CI one interrupt_main was lost and the
-    race ran to its end); a real Ctrl-C, one signal to a fresh process, is tests/test_interrupts.py's."""
+    """KeyboardInterrupt in the calling thread (tests/interrupting.py), 1 s into a race HiGHS needs ~15 s of one
+    core for: it reaches the caller within seconds and every clone's thread ends soon after (none is left
+    solving)."""
     inst = edgeopt.generate("gap", agents=5, jobs=40, type="D", seed=1)
-    delivered, returned = threading.Event(), threading.Event()
-
-    def handler(signum, frame):
-        if not delivered.is_set():  # a second trip, pending when the first was handled, must not raise later
-            delivered.set()
-            raise KeyboardInterrupt
-
-    def interrupt() -> None:
-        if not returned.wait(1.0):
-            while not delivered.is_set() and not returned.is_set():
-                _thread.interrupt_main()
-                delivered.wait(0.5)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    timer = threading.Thread(target=interrupt, daemon=True)
     started = time.perf_counter()
-    timer.start()
-    try:
+    with ctrl_c_after(1.0):
         with pytest.raises(KeyboardInterrupt):
             edgeopt.solve(inst, NAME, seed=0)
         assert time.perf_counter() - started < 1.0 + 4.0
-    finally:
-        returned.set()
-        timer.join(5)
-        signal.signal(signal.SIGINT, previous)
-    waited = time.perf_counter()
-    while abandoned() and time.perf_counter() - waited < 20:
-        time.sleep(0.05)
-    assert not abandoned()
+    assert no_backend_left()
 
 
 def test_a_warm_start_reaches_every_clone():

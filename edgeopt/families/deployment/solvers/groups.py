@@ -10,10 +10,11 @@ cost; and if the groups' optimal plans, put together, satisfy the whole capacity
 bound, so it is optimal.
 
 The solver starts from one group per model, solves each group's MILP with HiGHS (relative gap 0, one thread,
-the seed), and puts the plans together. While a capacity row is violated, it merges, for each row block and
+the seed; ``workers`` groups at a time, :func:`edgeopt.highs.solve_many`), and puts the plans together. While a capacity row is violated, it merges, for each row block and
 edge, the two groups that use most of the most violated row of that edge (``merge="pair"``) or every group that
 uses any of it (``"all"``), and solves the merged groups; the other groups' solutions are kept. The bound is the
-sum of the groups' proven dual bounds (only HiGHS's proven bounds are summed).
+sum of the groups' proven dual bounds (only HiGHS's proven bounds are summed); a merged group that HiGHS stops
+before a proof (time limit, ``group_nodes``) counts with its parts' bounds summed where that is higher.
 
 Every round's plan, repaired to fit (:func:`~.routing.repair`) and routed (:func:`~.routing.route`), is a
 primal candidate priced by the evaluator, beside the greedy plan. The run stops when the plan put together
@@ -34,12 +35,14 @@ from edgeopt.families.deployment.formulate import formulate
 from edgeopt.families.deployment.solvers.greedy import greedy_plans
 from edgeopt.families.deployment.solvers.incumbent import Incumbent, clock, with_bound
 from edgeopt.families.deployment.solvers.routing import repair, route
-from edgeopt.highs import solve_matrix
+from edgeopt.highs import solve_many
 from edgeopt.modeling import MatrixForm, too_wide
 from edgeopt.registry import register_solver
 from edgeopt.result import Status
 from edgeopt.solver import Options, Solver, option
 
+#: The most groups a run may solve at once (each is one thread and one HiGHS model in memory).
+MAX_WORKERS = 8
 #: Seconds below which no further HiGHS call is started.
 MIN_SECONDS = 0.05
 #: A capacity row of the plan put together counts as violated beyond this share of its right-hand side (at
@@ -52,6 +55,8 @@ class GroupsOptions(Options):
     merge: Literal["pair", "all"] = "pair"  # per edge's violated row: merge its two largest users, or all of them
     rounds: int = option(100, at_least=1)  # rounds at most (each solves the groups it has not solved yet)
     compute_cuts: bool = option(False)  # the formulation's valid compute cuts (one model per row) in every group
+    workers: int = option(1, at_least=1, at_most=MAX_WORKERS)  # groups solved at once (one HiGHS thread each)
+    group_nodes: int | None = option(None, at_least=0)  # HiGHS's node limit per group (its bound then counts)
 
 
 class Split:
@@ -163,7 +168,7 @@ class Groups(Solver):
     gives_bound = True
 
     def run(self, instance, options, *, time_limit, seed, started):
-        _, left, out_of_time = clock(started, time_limit, MIN_SECONDS)
+        until, _, out_of_time = clock(started, time_limit, MIN_SECONDS)
         seed = 0 if seed is None else int(seed)
         inst = instance
         form = formulate(inst, cuts=("compute",) if options.compute_cuts else ())
@@ -179,27 +184,30 @@ class Groups(Solver):
             for stored, loaded in greedy_plans(inst):
                 offer(route(inst, stored, loaded), "greedy")
 
+        node_limit = None if options.group_nodes is None else {"mip_max_nodes": int(options.group_nodes)}
         groups = [(m,) for m in range(inst.num_models)]
         solved: dict = {}  # group -> (columns, solution vector, proven bound)
+        floor: dict = {}  # a merged group -> the sum of its parts' proven bounds
         best_bound, rounds, history, seconds, sizes, stop = -np.inf, 0, [], [], [], "rounds"
         while rounds < options.rounds:
-            for g in groups:
-                if g in solved:
-                    continue
-                if out_of_time():
-                    break
-                cols, sub = split.problem(g)
-                out = solve_matrix(sub, time_limit=left(), seed=seed)
-                if out.status == Status.INFEASIBLE and trusted:
+            # the largest groups first: with several workers, the longest solves start first
+            todo = sorted((g for g in groups if g not in solved), key=lambda g: (-len(g), g))
+            problems = [split.problem(g) for g in todo]
+            outs = solve_many([sub for _, sub in problems], workers=options.workers, until=until, seed=seed,
+                              min_seconds=MIN_SECONDS, options=node_limit)
+            for g, (cols, sub), out in zip(todo, problems, outs):
+                if out is not None and out.status == Status.INFEASIBLE and trusted:
                     names = ", ".join(inst.model_names[m] for m in g)
                     return self.no_plan(f"HiGHS proves the group of models {names} infeasible with only its own "
                                         "share of the capacities, so the instance has no plan",
                                         build_seconds=build, solve_seconds=time.perf_counter() - t1)
-                if out.x is None:
-                    break
+                if out is None or out.x is None:
+                    continue
                 # integer columns rounded: the plan put together is checked as the evaluator will read it
-                solved[g] = (cols, np.where(sub.integrality, np.round(out.x), out.x),
-                             out.bound if out.bound is not None else -np.inf)
+                # a group stopped short of a proof (time or node limit) keeps the bound of its parts if higher:
+                # the parts' MILPs, solved apart, relax the group's
+                bound = max(out.bound if out.bound is not None else -np.inf, floor.get(g, -np.inf))
+                solved[g] = (cols, np.where(sub.integrality, np.round(out.x), out.x), bound)
             if any(g not in solved for g in groups):
                 stop = "time limit" if out_of_time() else "a group without a plan"
                 break
@@ -233,6 +241,7 @@ class Groups(Solver):
             if new == groups:  # every violated row has one user: a group's own plan, within HiGHS's tolerance
                 stop = "a violated row with one group only"
                 break
+            floor = {g: sum(solved[h][2] for h in groups if set(h) <= set(g)) for g in new if g not in solved}
             groups = new
 
         if best_plan.plan is None:
